@@ -1,0 +1,51 @@
+"""Cite: exact spans into citations, the answer text with its markers, and the check that both are true.
+
+`quote == document.text[start:end]` for every citation, and the markers [1], [2]... in the text map one-to-one,
+in order, onto the citations: `verify()` holds both before any answer leaves the library.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+
+from .errors import CitationError
+from .records import Citation, Document
+
+MARKER = re.compile(r"\[(\d+)\]")
+
+
+def make_citation(doc: Document, start: int, end: int, *, marker: int, passage_id: int | None = None) -> Citation:
+    if not 0 <= start < end <= len(doc.text):
+        raise CitationError(f"span {start}:{end} is outside document {doc.id!r} ({len(doc.text)} characters)")
+    return Citation(
+        marker=marker,
+        doc_id=doc.id,
+        title=doc.title,
+        start=start,
+        end=end,
+        quote=doc.text[start:end],
+        passage_id=passage_id,
+        page=doc.page_of(start),
+        date=doc.meta.get("date"),
+        source=doc.meta.get("source") or doc.meta.get("author"),
+    )
+
+
+def render(quotes: Sequence[tuple[str, int]]) -> str:
+    """Answer text: each quote verbatim, followed by its marker."""
+    return " ".join(f"{quote} [{marker}]" for quote, marker in quotes)
+
+
+def verify(text: str, citations: Sequence[Citation], documents: Mapping[str, Document]) -> None:
+    """Raise CitationError unless every quote is its document's text at its offsets and markers match 1..n."""
+    for c in citations:
+        doc = documents.get(c.doc_id)
+        if doc is None:
+            raise CitationError(f"citation [{c.marker}] points at unknown document {c.doc_id!r}")
+        if doc.text[c.start:c.end] != c.quote:
+            raise CitationError(f"citation [{c.marker}] quote differs from {c.doc_id}[{c.start}:{c.end}]")
+    markers = [int(m) for m in MARKER.findall(text)]
+    expected = list(range(1, len(citations) + 1))
+    if markers != expected or [c.marker for c in citations] != expected:
+        raise CitationError(f"markers {markers} do not map one-to-one onto citations {expected}")

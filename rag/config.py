@@ -1,0 +1,27 @@
+"""Where settings come from at the edges (CLI, UI, ask() defaults): environment variables and the project layout.
+
+The library's functions take keyword arguments; only this module reads the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    index_dir: Path
+    corpus: tuple[Path, ...]
+    model: str | None
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        """RAG_INDEX_DIR (default ./index of the project), RAG_CORPUS (default seeds/), RAG_MODEL (default MiniLM)."""
+        index_dir = Path(os.environ.get("RAG_INDEX_DIR") or PROJECT_ROOT / "index")
+        corpus = os.environ.get("RAG_CORPUS")
+        paths = tuple(Path(p) for p in corpus.split(os.pathsep)) if corpus else (PROJECT_ROOT / "seeds",)
+        return cls(index_dir=index_dir, corpus=paths, model=os.environ.get("RAG_MODEL") or None)

@@ -1,0 +1,109 @@
+"""Lexical search: BM25 over passages (bm25s), with English stemming and stop words.
+
+Names, dates and numbers are what news questions are full of and what dense vectors blur; BM25 finds them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import IndexCorruptError
+
+FOLDER = "bm25"
+# Keep one-character tokens out but numbers in ("13", "2024"); bm25s' default pattern drops 1-char tokens too.
+_TOKEN = r"(?u)\b\w\w+\b|\b\d\b"
+_WORD = re.compile(_TOKEN)
+
+
+def _stemmer() -> Any:
+    try:
+        import Stemmer
+
+        return Stemmer.Stemmer("english")
+    except ImportError:  # stemming is an improvement, not a requirement
+        return None
+
+
+class LexicalIndex:
+    """BM25 over a list of passage texts; `ids[i]` is the passage id of row i."""
+
+    def __init__(self, retriever: Any, ids: np.ndarray) -> None:
+        self._bm25 = retriever
+        self.ids = ids
+        self._stem = _stemmer()
+        self._df: np.ndarray | None = None
+
+    @classmethod
+    def build(cls, texts: Sequence[str], ids: Sequence[int]) -> LexicalIndex:
+        import bm25s
+
+        stem = _stemmer()
+        retriever = bm25s.BM25()
+        if texts:
+            tokens = bm25s.tokenize(
+                list(texts), stopwords="en", stemmer=stem, token_pattern=_TOKEN, show_progress=False
+            )
+            retriever.index(tokens, show_progress=False)
+        return cls(retriever, np.asarray(ids, dtype=np.int64))
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def terms(self, text: str) -> list[str]:
+        """The stemmed, stop-word-free terms of `text`, as BM25 sees them."""
+        import bm25s
+
+        words = [w.lower() for w in _WORD.findall(text)]
+        stop = set(bm25s.stopwords.STOPWORDS_EN)
+        words = [w for w in words if w not in stop]
+        if self._stem is not None:
+            words = self._stem.stemWords(words)
+        return words
+
+    def idf(self, terms: Sequence[str]) -> np.ndarray:
+        """Inverse document frequency of each term over the passages (unknown terms get the highest)."""
+        n = max(len(self), 1)
+        vocab = getattr(self._bm25, "vocab_dict", None) or {}
+        if self._df is None:
+            scores = getattr(self._bm25, "scores", None)
+            indptr = scores.get("indptr") if isinstance(scores, dict) else None
+            self._df = np.diff(indptr) if indptr is not None else np.zeros(0)
+        df = np.array([self._df[vocab[t]] if t in vocab and vocab[t] < len(self._df) else 0 for t in terms])
+        return np.log(1 + (n - df + 0.5) / (df + 0.5))
+
+    def search(self, query: str, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, passage ids) of the best `k` passages; empty when no query term is indexed."""
+        vocab = getattr(self._bm25, "vocab_dict", None) or {}
+        terms = [t for t in self.terms(query) if t in vocab]
+        if not terms or not len(self):
+            return np.zeros(0, np.float32), np.zeros(0, np.int64)
+        k = min(k, len(self))
+        docs, scores = self._bm25.retrieve([terms], k=k, show_progress=False, n_threads=1)
+        docs, scores = docs[0], scores[0]
+        keep = scores > 0
+        return scores[keep].astype(np.float32), self.ids[docs[keep]]
+
+    def save(self, folder: Path) -> list[str]:
+        target = folder / FOLDER
+        self._bm25.save(str(target), show_progress=False)
+        np.save(target / "ids.npy", self.ids)
+        return [f"{FOLDER}/{p.name}" for p in sorted(target.iterdir())]
+
+    @classmethod
+    def load(cls, folder: Path) -> LexicalIndex:
+        import bm25s
+
+        target = folder / FOLDER
+        try:
+            ids = np.load(target / "ids.npy")
+            if len(ids) == 0:
+                return cls(bm25s.BM25(), ids)
+            retriever = bm25s.BM25.load(str(target), show_progress=False)
+        except (OSError, ValueError) as exc:
+            raise IndexCorruptError(f"cannot read the BM25 index in {target}: {exc}") from exc
+        return cls(retriever, ids)

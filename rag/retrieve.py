@@ -1,0 +1,81 @@
+"""Retrieve: dense (vectors) and lexical (BM25) search, fused by reciprocal rank fusion."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from .index import Index
+from .records import ScoredPassage
+
+Mode = Literal["hybrid", "dense", "lexical"]
+MODES: tuple[str, ...] = ("hybrid", "dense", "lexical")
+RRF_K = 60  # Cormack et al. (2009): damps the head of each ranking so neither retriever dominates.
+
+
+@dataclass(frozen=True, slots=True)
+class Hits:
+    """Candidates of one retriever: passage ids best first, with that retriever's scores."""
+
+    ids: np.ndarray
+    scores: np.ndarray
+
+
+def dense_hits(index: Index, query_vector: np.ndarray, depth: int) -> Hits:
+    scores, ids = index.store.search(query_vector.reshape(1, -1), depth)
+    keep = ids[0] >= 0
+    return Hits(ids[0][keep], scores[0][keep])
+
+
+def lexical_hits(index: Index, query: str, depth: int) -> Hits:
+    if index.lexical is None:
+        return Hits(np.zeros(0, np.int64), np.zeros(0, np.float32))
+    scores, ids = index.lexical.search(query, depth)
+    return Hits(ids, scores)
+
+
+def fuse(rankings: list[Hits], *, k: int, rrf_k: int = RRF_K) -> list[tuple[int, float]]:
+    """Reciprocal rank fusion: score(p) = sum over rankings of 1 / (rrf_k + rank). Best `k` (id, score)."""
+    fused: dict[int, float] = {}
+    for hits in rankings:
+        for rank, pid in enumerate(hits.ids.tolist()):
+            fused[pid] = fused.get(pid, 0.0) + 1.0 / (rrf_k + rank + 1)
+    return sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
+
+
+def retrieve(
+    index: Index,
+    query: str,
+    query_vector: np.ndarray | None,
+    *,
+    k: int = 8,
+    mode: Mode = "hybrid",
+    depth: int | None = None,
+) -> list[ScoredPassage]:
+    """The `k` best passages for `query`. Each retriever contributes its top `depth` candidates to the fusion."""
+    if mode not in MODES:
+        raise ValueError(f"unknown search mode {mode!r}: use one of {', '.join(MODES)}")
+    if k < 1:
+        raise ValueError(f"k must be at least 1, not {k}")
+    depth = depth or max(4 * k, 40)
+    dense = dense_hits(index, query_vector, depth) if mode != "lexical" and query_vector is not None else None
+    lexical = lexical_hits(index, query, depth) if mode != "dense" else None
+    rankings = [h for h in (dense, lexical) if h is not None]
+    dense_score = dict(zip(dense.ids.tolist(), dense.scores.tolist(), strict=True)) if dense else {}
+    lex_score = dict(zip(lexical.ids.tolist(), lexical.scores.tolist(), strict=True)) if lexical else {}
+    out = []
+    for rank, (pid, score) in enumerate(fuse(rankings, k=k)):
+        p = index.passages[pid]
+        out.append(
+            ScoredPassage(
+                passage=p,
+                title=index.documents[p.doc_id].title,
+                score=round(score, 6),
+                rank=rank + 1,
+                dense_score=dense_score.get(pid),
+                lexical_score=lex_score.get(pid),
+            )
+        )
+    return out
