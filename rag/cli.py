@@ -1,0 +1,158 @@
+"""The `rag` command: index, ask, chat, eval. Reads configuration (flags, environment) and turns the library's
+errors into one-line messages with exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .errors import RagError
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--index-dir", type=Path, help="index folder (default: $RAG_INDEX_DIR or ./index)")
+    p.add_argument("--model", help="embedding model name or local path (default: all-MiniLM-L6-v2)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rag", description="Answer questions from news articles, citing exact spans.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("index", help="build or update the index from article files")
+    p.add_argument("paths", nargs="*", type=Path, help="files or folders (default: the corpus last indexed, or seeds/)")
+    p.add_argument("--rebuild", action="store_true", help="discard the index and embed everything again")
+    p.add_argument("--max-tokens", type=int, help="passage size in model tokens (default 128)")
+    p.add_argument("--overlap", type=int, default=1, help="sentences shared by consecutive passages (default 1)")
+    _common(p)
+
+    p = sub.add_parser("ask", help="answer one question from the index")
+    p.add_argument("question")
+    p.add_argument("--json", action="store_true", help="print the Answer as JSON")
+    p.add_argument("-k", type=int, default=8, help="passages to retrieve (default 8)")
+    p.add_argument("--mode", choices=("hybrid", "dense", "lexical"), default="hybrid")
+    p.add_argument("--history", type=Path, help="a JSON file of earlier chat messages [{role, content}, ...]")
+    _common(p)
+
+    sub.add_parser("chat", help="start the web chat", add_help=False)
+    sub.add_parser("eval", help="score the engine on gold questions", add_help=False)
+    sub.add_parser("bench", help="measure speed and memory", add_help=False)
+    return parser
+
+
+def _default_corpus(index_dir: Path) -> list[Path]:
+    from . import persist
+    from .config import Settings
+    from .index import Index
+
+    if persist.exists(index_dir):
+        try:
+            recorded = Index.load(index_dir, verify=False).corpus
+            if recorded:
+                return [Path(p) for p in recorded]
+        except RagError:
+            pass
+    return list(Settings.from_env().corpus)
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    from .config import Settings
+    from .embed import SentenceTransformerEmbedder
+    from .engine import build_index
+    from .index import ChunkSettings
+
+    settings = Settings.from_env()
+    index_dir = args.index_dir or settings.index_dir
+    paths = args.paths or _default_corpus(index_dir)
+    embedder = SentenceTransformerEmbedder(args.model or settings.model)
+    chunking = ChunkSettings(max_tokens=args.max_tokens, overlap=args.overlap) if args.max_tokens else None
+    print(f"Indexing {', '.join(map(str, paths))} into {index_dir} ...", file=sys.stderr)
+    result = build_index(index_dir, paths, embedder=embedder, chunking=chunking, rebuild=args.rebuild, progress=True)
+    r = result.report
+    if result.rebuilt:
+        print(f"Rebuilt from scratch ({result.rebuilt}).")
+    print(
+        f"{len(r.added)} added, {len(r.changed)} changed, {len(r.removed)} removed, {r.unchanged} unchanged; "
+        f"{r.passages_embedded} passages and {r.sentences_embedded} sentences embedded in {r.seconds:.1f} s."
+    )
+    for err in result.ingest.failures:
+        print(f"  failed: {err}", file=sys.stderr)
+    if not result.ingest.documents:
+        print("No document could be read: nothing is indexed.", file=sys.stderr)
+        return 2
+    return 0
+
+
+def format_answer(answer: object) -> str:
+    """The answer, then its numbered sources with their quoted spans (or the closest passages on abstention)."""
+    from .records import Answer
+
+    assert isinstance(answer, Answer)
+    lines = [answer.text, ""]
+    if answer.query != answer.question:
+        lines.insert(0, f"(searched for: {answer.query})")
+    if answer.citations:
+        lines.append("Sources:")
+        for c in answer.citations:
+            where = f"{c.doc_id}, characters {c.start}-{c.end}" + (f", page {c.page}" if c.page else "")
+            lines.append(f"[{c.marker}] {c.title} ({c.date or 'undated'}; {where})")
+            lines.append(f"    “{c.quote}”")
+    else:
+        lines.append("Closest passages:")
+        for sp in answer.passages[:3]:
+            text = sp.passage.text if len(sp.passage.text) < 300 else sp.passage.text[:297] + "..."
+            lines.append(f"  - {sp.title} ({sp.passage.doc_id}): {text}")
+    return "\n".join(lines)
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from .engine import ask
+
+    history = None
+    if args.history:
+        try:
+            history = json.loads(args.history.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise RagError(f"cannot read the history file {args.history}: {exc}") from exc
+        if not isinstance(history, list) or not all(isinstance(m, dict) for m in history):
+            raise RagError(f"{args.history} must hold a JSON list of {{role, content}} messages")
+    answer = ask(args.question, history=history, k=args.k, mode=args.mode, index_dir=args.index_dir,
+                 model=args.model)
+    print(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False) if args.json else format_answer(answer))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # Subcommands with their own option parsers get the rest of the command line.
+    if argv and argv[0] in ("chat", "eval", "bench"):
+        module = {"chat": "ui.app", "eval": "eval.harness", "bench": "bench.run"}[argv[0]]
+        try:
+            import importlib
+
+            entry = importlib.import_module(module).main
+        except ImportError as exc:
+            print(f"rag {argv[0]}: not available ({exc})", file=sys.stderr)
+            return 2
+        try:
+            return int(entry(argv[1:]) or 0)
+        except RagError as exc:
+            print(f"rag {argv[0]}: {exc}", file=sys.stderr)
+            return 2
+    args = _parser().parse_args(argv)
+    try:
+        return {"index": cmd_index, "ask": cmd_ask}[args.command](args)
+    except RagError as exc:
+        print(f"rag {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
