@@ -18,6 +18,23 @@ FOLDER = "bm25"
 # Keep one-character tokens out but numbers in ("13", "2024"); bm25s' default pattern drops 1-char tokens too.
 _TOKEN = r"(?u)\b\w\w+\b|\b\d\b"
 _WORD = re.compile(_TOKEN)
+_STOP = frozenset(__import__("bm25s.stopwords", fromlist=["STOPWORDS_EN"]).STOPWORDS_EN)
+
+
+# Nationality adjectives count as their country: "Turkish Defense Minister" answers "Turkey's defense minister?".
+_DEMONYMS = {
+    "afghan": "afghanistan", "african": "africa", "american": "america", "australian": "australia",
+    "brazilian": "brazil", "british": "britain", "canadian": "canada", "chinese": "china", "cuban": "cuba",
+    "egyptian": "egypt", "emirati": "emirates", "ethiopian": "ethiopia", "european": "europe", "french": "france",
+    "german": "germany", "greek": "greece", "indian": "india", "iranian": "iran", "iraqi": "iraq",
+    "irish": "ireland", "israeli": "israel", "italian": "italy", "japanese": "japan", "jordanian": "jordan",
+    "korean": "korea", "kurdish": "kurd", "kurds": "kurd", "lebanese": "lebanon", "libyan": "libya",
+    "mexican": "mexico", "nigerian": "nigeria", "pakistani": "pakistan", "palestinian": "palestine",
+    "polish": "poland", "qatari": "qatar", "russian": "russia", "saudi": "saudi", "spanish": "spain",
+    "sudanese": "sudan", "swedish": "sweden", "syrian": "syria", "taiwanese": "taiwan", "turkish": "turkey",
+    "ukrainian": "ukraine", "venezuelan": "venezuela", "yemeni": "yemen", "dutch": "netherlands",
+    "finnish": "finland", "norwegian": "norway", "danish": "denmark", "swiss": "switzerland",
+}
 
 
 def _stemmer() -> Any:
@@ -37,33 +54,34 @@ class LexicalIndex:
         self.ids = ids
         self._stem = _stemmer()
         self._df: np.ndarray | None = None
+        self._cache: dict[str, str] = {}
 
     @classmethod
     def build(cls, texts: Sequence[str], ids: Sequence[int]) -> LexicalIndex:
         import bm25s
 
-        stem = _stemmer()
         retriever = bm25s.BM25()
+        index = cls(retriever, np.asarray(ids, dtype=np.int64))
         if texts:
-            tokens = bm25s.tokenize(
-                list(texts), stopwords="en", stemmer=stem, token_pattern=_TOKEN, show_progress=False
-            )
-            retriever.index(tokens, show_progress=False)
-        return cls(retriever, np.asarray(ids, dtype=np.int64))
+            # One tokenizer for passages and queries: what BM25 indexes is exactly what `terms()` returns.
+            retriever.index([index.terms(t) or ["\x00"] for t in texts], show_progress=False)
+        return index
 
     def __len__(self) -> int:
         return len(self.ids)
 
     def terms(self, text: str) -> list[str]:
         """The stemmed, stop-word-free terms of `text`, as BM25 sees them."""
-        import bm25s
-
-        words = [w.lower() for w in _WORD.findall(text)]
-        stop = set(bm25s.stopwords.STOPWORDS_EN)
-        words = [w for w in words if w not in stop]
-        if self._stem is not None:
-            words = self._stem.stemWords(words)
-        return words
+        out = []
+        for w in _WORD.findall(text.lower()):
+            if w in _STOP:
+                continue
+            stem = self._cache.get(w)
+            if stem is None:
+                base = _DEMONYMS.get(w, w)
+                stem = self._cache[w] = self._stem.stemWord(base) if self._stem is not None else base
+            out.append(stem)
+        return out
 
     def idf(self, terms: Sequence[str]) -> np.ndarray:
         """Inverse document frequency of each term over the passages (unknown terms get the highest)."""

@@ -1,0 +1,116 @@
+"""Through the real all-MiniLM-L6-v2 and a real FAISS index on the seed article: the issue's acceptance cases."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, SEED_FILE
+
+import rag
+from rag import ask, engine
+from rag.index import Index
+
+pytestmark = pytest.mark.integration
+HISTORY = [{"role": "user", "content": "Who is Syria's defense minister?"},
+           {"role": "assistant", "content": "Syria’s Defense Minister Murhaf Abu Qasra [1]"}]
+
+
+def _check(answer: rag.Answer) -> None:
+    docs = engine.get_engine().index.documents
+    for c in answer.citations:
+        assert docs[c.doc_id].text[c.start:c.end] == c.quote
+
+
+def test_memorandum_question_quotes_the_aug_13_sentence() -> None:
+    a = ask("When did Turkey and Syria sign the memorandum of understanding?")
+    assert not a.abstained
+    first = a.citations[0]
+    assert first.quote.startswith("On Aug. 13, Turkey and Syria signed a memorandum of understanding")
+    assert a.text.startswith(first.quote + " [1]")
+    _check(a)
+
+
+def test_question_the_article_does_not_answer_abstains() -> None:
+    a = ask("Who won the 2022 FIFA World Cup?")
+    assert a.abstained and not a.citations
+    assert a.text.startswith("The articles do not say")
+    assert a.passages  # the closest passages are still offered
+
+
+def test_follow_up_uses_the_conversation() -> None:
+    first = ask("Who is Syria's defense minister?")
+    assert "Murhaf Abu Qasra" in first.text
+    a = ask("And Turkey's?", history=HISTORY)
+    assert a.query == "Who is Turkey's defense minister?"
+    assert "Yasar Guler" in a.text
+    _check(a)
+
+
+def test_second_ask_reuses_model_and_index(monkeypatch: pytest.MonkeyPatch) -> None:
+    loads = {"index": 0, "model": 0}
+    real_load = Index.load.__func__  # type: ignore[attr-defined]
+    real_model = rag.SentenceTransformerEmbedder._load
+
+    def count_index(cls, *a, **k):  # type: ignore[no-untyped-def]
+        loads["index"] += 1
+        return real_load(cls, *a, **k)
+
+    def count_model(self):  # type: ignore[no-untyped-def]
+        loads["model"] += 1
+        return real_model(self)
+
+    monkeypatch.setattr(Index, "load", classmethod(count_index))
+    monkeypatch.setattr(rag.SentenceTransformerEmbedder, "_load", count_model)
+    ask("Who leads HTS?")
+    after_first = dict(loads)
+    assert after_first["model"] == 1
+    ask("What is Captagon?")
+    ask("Who leads HTS?", k=3, mode="dense")
+    assert loads == after_first
+
+
+def test_index_from_another_model_is_a_clear_error(tmp_path: Path, real_embedder: rag.Embedder) -> None:
+    from conftest import FakeEmbedder
+
+    idx = tmp_path / "other"
+    rag.build_index(idx, [SEED_FILE], embedder=FakeEmbedder())
+    with pytest.raises(rag.IndexMismatchError, match="rebuild"):
+        ask("Who leads HTS?", index_dir=idx)
+
+
+def _rag(*args: str, env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, **(env_extra or {}))
+    return subprocess.run([sys.executable, "-m", "rag.cli", *args], capture_output=True, text=True, env=env,
+                          cwd=ROOT, timeout=300)
+
+
+def test_cli_index_ask_and_errors(index_dir: Path, tmp_path: Path) -> None:
+    out = _rag("index", str(ROOT / "seeds"))
+    assert out.returncode == 0, out.stderr
+    assert "1 added, 0 changed, 0 removed" in out.stdout
+    out = _rag("ask", "When did Turkey and Syria sign the memorandum of understanding?", "--json")
+    assert out.returncode == 0, out.stderr
+    d = json.loads(out.stdout)
+    assert d["abstained"] is False and "Aug. 13" in d["citations"][0]["quote"]
+    assert {"text", "citations", "passages", "abstained", "query", "timings"} <= set(d)
+    out = _rag("ask", "When did Turkey and Syria sign the memorandum of understanding?")
+    assert "[1]" in out.stdout and "Sources:" in out.stdout and "“On Aug. 13," in out.stdout
+    history = tmp_path / "history.json"
+    history.write_text(json.dumps(HISTORY))
+    out = _rag("ask", "And Turkey's?", "--history", str(history))
+    assert out.returncode == 0 and "Yasar Guler" in out.stdout and "searched for: Who is Turkey's" in out.stdout
+    for bad, why in [("   ", "empty"), ("x" * 5000, "limit")]:
+        out = _rag("ask", bad)
+        assert out.returncode == 2 and why in out.stderr and "Traceback" not in out.stderr
+        assert len(out.stderr.strip().splitlines()) == 1
+    out = _rag("index", str(tmp_path / "missing"))
+    assert out.returncode == 2 and "not found" in out.stderr
+    before = sorted(p.name for p in index_dir.iterdir())
+    out = _rag("ask", "Who leads HTS?", "--model", str(tmp_path))
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert sorted(p.name for p in index_dir.iterdir()) == before  # the index on disk untouched
