@@ -1,0 +1,38 @@
+"""Follow-up questions are rewritten against the conversation; self-contained ones are left alone."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.followup import is_follow_up, last_user_question, rewrite
+
+SYRIA = [{"role": "user", "content": "Who is Syria's defense minister?"},
+         {"role": "assistant", "content": "Syria’s Defense Minister Murhaf Abu Qasra [1]"}]
+
+
+@pytest.mark.parametrize(
+    ("question", "history", "expected"),
+    [
+        ("And Turkey's?", SYRIA, "Who is Turkey's defense minister?"),
+        ("What about Iran?", SYRIA, "Who is Iran's defense minister?"),
+        ("Who leads it?", [{"role": "user", "content": "What is HTS?"}], "Who leads HTS?"),
+        ("And who leads it?", [{"role": "user", "content": "What is HTS?"}], "And who leads HTS?"),
+        ("When did Turkey and Syria sign the MoU?", SYRIA, "When did Turkey and Syria sign the MoU?"),
+        ("And Turkey's?", None, "And Turkey's?"),
+        ("And Turkey's?", [{"role": "assistant", "content": "Hello"}], "And Turkey's?"),
+    ],
+)
+def test_rewrite(question: str, history: list[dict[str, str]] | None, expected: str) -> None:
+    assert rewrite(question, history) == expected
+
+
+def test_last_user_question_skips_assistant_and_empty_messages() -> None:
+    history = [{"role": "user", "content": "first?"}, {"role": "user", "content": "  "},
+               {"role": "assistant", "content": "answer"}]
+    assert last_user_question(history) == "first?"
+    assert last_user_question([]) is None
+
+
+def test_self_contained_questions_are_not_follow_ups() -> None:
+    assert not is_follow_up("Who signed the memorandum of understanding with Syria?")
+    assert is_follow_up("And Russia?")
