@@ -20,7 +20,21 @@ from .index import Index
 from .records import ScoredPassage
 
 PARAMS_FILE = Path(__file__).with_name("answer_params.json")
-FEATURES = ("cosine", "coverage", "type_match", "novelty", "passage_rank", "passage_dense", "bias")
+FEATURES = (
+    "cosine",  # the sentence's meaning against the question's
+    "cosine_gap",  # how far below the best candidate's cosine (0 for the best)
+    "coverage",  # share of the question's terms, weighted by rarity, in the sentence
+    "coverage_gap",  # how far below the best candidate's coverage (0 for the best)
+    "context_coverage",  # the same over the sentence's passage: a sentence may name its subject by pronoun
+    "bigrams",  # share of the question's consecutive term pairs in the sentence
+    "missing_rare",  # rarity of the rarest question term found nowhere in the passage: a fact the text lacks
+    "type_match",  # the kind of fact asked for (date, number, name) is there
+    "type_missing",  # a date or number is asked for and the sentence has none
+    "novelty",  # share of the sentence's terms not in the question
+    "passage_rank",  # 1 / fused rank of the passage
+    "passage_dense",  # the passage's cosine to the question
+    "bias",
+)
 
 _MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?"
 _DATE = re.compile(rf"\b(?:{_MONTH}\s+\d{{1,2}}|\d{{1,2}}\s+{_MONTH}|(?:1[6-9]|20)\d\d|\d{{1,2}}/\d{{1,2}}/\d{{2,4}}|"
@@ -33,13 +47,23 @@ _NAME = re.compile(r"(?<!^)(?<![.!?]\s)\b[A-Z][a-z]+(?:\s+(?:al-|bin\s+|de\s+)?[
 
 @dataclass(frozen=True, slots=True)
 class AnswerParams:
-    weights: tuple[float, ...]
-    threshold: float  # abstain when the best sentence's probability is below this
+    weights: tuple[float, ...]  # sentence model, over FEATURES
+    threshold: float  # abstain when the answerability probability is below this
+    abstain_weights: tuple[float, ...] = ()  # answerability model, over ABSTAIN_FEATURES
     second_ratio: float = 0.8  # a further sentence joins when its probability is at least this share of the best
     max_sentences: int = 2
 
 
-DEFAULT_PARAMS = AnswerParams(weights=(6.0, 3.0, 1.0, 1.0, 0.5, 2.0, -7.0), threshold=0.3)
+# Whether the question is answered at all, from the best candidate: a second model, so that ranking sentences
+# and deciding to abstain are fitted each on its own labels.
+ABSTAIN_FEATURES = ("best_probability", "cosine", "coverage", "context_coverage", "missing_rare", "type_missing",
+                    "passage_dense", "max_coverage", "max_bigrams", "bias")
+
+DEFAULT_PARAMS = AnswerParams(
+    weights=(6.0, 3.0, 2.0, 2.0, 1.0, 1.0, -2.0, 1.0, -2.0, 0.0, 0.5, 1.0, -7.0),
+    threshold=0.3,
+    abstain_weights=(6.0, 0.0, 0.0, 0.0, -2.0, -1.0, 0.0, 0.0, 0.0, -2.0),
+)
 
 
 @cache
@@ -50,6 +74,7 @@ def load_params(path: Path = PARAMS_FILE) -> AnswerParams:
     return AnswerParams(
         weights=tuple(float(raw["weights"][f]) for f in FEATURES),
         threshold=float(raw["threshold"]),
+        abstain_weights=tuple(float(raw["abstain_weights"][f]) for f in ABSTAIN_FEATURES),
         second_ratio=float(raw.get("second_ratio", DEFAULT_PARAMS.second_ratio)),
         max_sentences=int(raw.get("max_sentences", DEFAULT_PARAMS.max_sentences)),
     )
@@ -101,33 +126,77 @@ def candidates(
         return []
     keys = list(seen)
     assert index.lexical is not None
-    q_terms = list(dict.fromkeys(index.lexical.terms(query)))
-    q_idf = index.lexical.idf(q_terms) if q_terms else np.zeros(0)
+    lex = index.lexical
+    q_terms = list(dict.fromkeys(lex.terms(query)))
+    q_idf = lex.idf(q_terms) if q_terms else np.zeros(0)
+    total = float(q_idf.sum())
+    # Rarity on a scale that does not grow with the corpus: the IDF of a term found in a single passage is 1.
+    n = max(len(lex), 2)
+    rarity = q_idf / np.log(1 + (n - 1 + 0.5) / 1.5)
     q_set = set(q_terms)
+    q_pairs = set(zip(q_terms, q_terms[1:], strict=False))
     kind = question_type(query)
     cos = index.sentence_vectors[index.sentence_vector_rows(keys)] @ query_vector.reshape(-1)
+    best_cos = float(cos.max())
+    context_terms = {sp.passage.id: set(lex.terms(sp.passage.text)) for sp in passages}
     rows = []
     for (doc_id, s, e), c in zip(keys, cos, strict=True):
         text = index.documents[doc_id].text[s:e]
-        s_terms = set(index.lexical.terms(text))
-        coverage = float(q_idf[[t in s_terms for t in q_terms]].sum() / q_idf.sum()) if q_idf.sum() else 0.0
-        novelty = len(s_terms - q_set) / max(len(s_terms), 1)
+        terms = lex.terms(text)
+        s_terms = set(terms)
         sp = seen[(doc_id, s, e)]
-        rows.append([float(c), coverage, _type_match(kind, text, query), novelty, 1.0 / sp.rank,
-                     sp.dense_score or 0.0, 1.0])
+        ctx = context_terms[sp.passage.id] | s_terms
+        present = np.array([t in s_terms for t in q_terms], dtype=bool)
+        in_ctx = np.array([t in ctx for t in q_terms], dtype=bool)
+        pairs = set(zip(terms, terms[1:], strict=False))
+        rows.append([
+            float(c),
+            float(c) - best_cos,
+            float(q_idf[present].sum() / total) if total else 0.0,
+            float(q_idf[in_ctx].sum() / total) if total else 0.0,
+            len(q_pairs & pairs) / len(q_pairs) if q_pairs else 0.0,
+            float(rarity[~in_ctx].max()) if (~in_ctx).any() else 0.0,
+            _type_match(kind, text, query),
+            float(kind in ("date", "number") and not _type_match(kind, text, query)),
+            len(s_terms - q_set) / max(len(s_terms), 1),
+            1.0 / sp.rank,
+            sp.dense_score or 0.0,
+            1.0,
+        ])
     feats = np.array(rows, dtype=np.float64)
+    cov = FEATURES.index("coverage")
+    feats = np.insert(feats, cov + 1, feats[:, cov] - feats[:, cov].max(), axis=1)
     probs = 1.0 / (1.0 + np.exp(-(feats @ np.array(params.weights))))
     out = [Candidate(d, s, e, seen[(d, s, e)], f, float(p))
            for (d, s, e), f, p in zip(keys, feats, probs, strict=True)]
     return sorted(out, key=lambda c: -c.probability)
 
 
+def abstain_features(cands: list[Candidate]) -> np.ndarray:
+    """The answerability model's inputs, from the best candidate sentence."""
+    if not cands:
+        return np.zeros(len(ABSTAIN_FEATURES))
+    f = dict(zip(FEATURES, cands[0].features, strict=True))
+    every = np.stack([c.features for c in cands])
+    values = {"best_probability": cands[0].probability, **f,
+              "max_coverage": float(every[:, FEATURES.index("coverage")].max()),
+              "max_bigrams": float(every[:, FEATURES.index("bigrams")].max())}
+    return np.array([values[name] for name in ABSTAIN_FEATURES], dtype=np.float64)
+
+
+def answerability(cands: list[Candidate], *, params: AnswerParams) -> float:
+    """The probability that the retrieved sentences answer the question at all."""
+    if not cands:
+        return 0.0
+    z = float(abstain_features(cands) @ np.array(params.abstain_weights))
+    return 1.0 / (1.0 + np.exp(-z))
+
+
 def select(cands: list[Candidate], *, params: AnswerParams) -> list[Candidate]:
     """The sentences to answer with (empty: abstain), in reading order within each document."""
-    if not cands or cands[0].probability < params.threshold:
+    if not cands or answerability(cands, params=params) < params.threshold:
         return []
     best = cands[0].probability
-    chosen = [c for c in cands[: params.max_sentences]
-              if c.probability >= max(params.threshold, params.second_ratio * best)]
+    chosen = [c for c in cands[: params.max_sentences] if c.probability >= params.second_ratio * best]
     first_doc = chosen[0].doc_id
     return sorted(chosen, key=lambda c: (c.doc_id != first_doc, c.doc_id, c.start))

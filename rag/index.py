@@ -21,11 +21,15 @@ from .chunk import chunk_document
 from .embed import Embedder
 from .errors import IndexCorruptError, IndexMismatchError
 from .ingest import fingerprint
+from . import lexical as lexical_mod
 from .lexical import LexicalIndex
 from .records import Document, Passage
 from .store import FaissStore, VectorStore
 
 FORMAT_VERSION = 1
+# [perf, issue 5] Sentence vectors are kept as float16 (half the memory; cosines change by ~1e-4) and memory-mapped
+# on load, so an archive's millions of them are paged in only as answers read them.
+SENTENCE_DTYPE = np.float16
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +70,7 @@ class Index:
     next_id: int = 0
     corpus: tuple[str, ...] = ()
     lexical: LexicalIndex | None = None
+    lexical_rebuilt: bool = False  # loaded with a BM25 index of another version, rebuilt in memory: save me
     _sentence_row: dict[tuple[str, int, int], int] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -81,7 +86,7 @@ class Index:
             dim=embedder.dim,
             chunking=chunking,
             store=FaissStore(embedder.dim),
-            sentence_vectors=np.zeros((0, embedder.dim), np.float32),
+            sentence_vectors=np.zeros((0, embedder.dim), SENTENCE_DTYPE),
             lexical=LexicalIndex.build([], []),
         )
 
@@ -187,7 +192,8 @@ class Index:
             self.passages[p.id] = p
         base = len(self.sentence_keys)
         self.sentence_keys.extend(new_keys)
-        self.sentence_vectors = np.vstack([self.sentence_vectors, vectors[len(new_passages):]])
+        fresh_vectors = vectors[len(new_passages):].astype(SENTENCE_DTYPE)
+        self.sentence_vectors = np.vstack([self.sentence_vectors, fresh_vectors])
         self._sentence_row.update({k: base + i for i, k in enumerate(new_keys)})
         return len(new_passages), len(new_keys)
 
@@ -214,7 +220,9 @@ class Index:
                     fh.write(json.dumps(row) + "\n")
             keys = np.array([(ordinal[d], s, e) for d, s, e in self.sentence_keys], np.int64).reshape(-1, 3)
             np.save(folder / "sentences.npy", keys)
-            np.save(folder / "sentence_vectors.npy", self.sentence_vectors.astype(np.float32))
+            np.save(folder / "sentence_vectors.npy", np.asarray(self.sentence_vectors, dtype=SENTENCE_DTYPE))
+            if isinstance(self.store, FaissStore):  # [perf, issue 5] exact when small, ivf-sq8 when large
+                self.store = self.store.resized()
             self.store.save(folder)
             self.lexical.save(folder)
             persist.write_manifest(folder, self._manifest())
@@ -227,6 +235,7 @@ class Index:
             "dim": self.dim,
             "chunking": {"max_tokens": self.chunking.max_tokens, "overlap": self.chunking.overlap},
             "store": {"kind": self.store.kind},
+            "lexical_version": lexical_mod.VERSION,
             "next_id": self.next_id,
             "corpus": list(self.corpus),
             "counts": {"documents": len(self.documents), "passages": len(self.passages),
@@ -259,7 +268,7 @@ class Index:
                     sentences=tuple((s, e) for s, e in row["sentences"]),
                 )
             keys = [(order[o], int(s), int(e)) for o, s, e in np.load(folder / "sentences.npy")]
-            vectors = np.load(folder / "sentence_vectors.npy")
+            vectors = np.load(folder / "sentence_vectors.npy", mmap_mode="r")
         except (OSError, ValueError, KeyError, IndexError, TypeError) as exc:
             raise IndexCorruptError(f"cannot read the index in {folder}: {exc}") from exc
         if {d: fingerprint(doc) for d, doc in documents.items()} != manifest["documents"]:
@@ -276,9 +285,13 @@ class Index:
             sentence_vectors=vectors.reshape(-1, dim),
             next_id=int(manifest["next_id"]),
             corpus=tuple(manifest.get("corpus", ())),
-            lexical=LexicalIndex.load(folder),
+            # A BM25 index tokenized by another version of `terms()` is rebuilt: cheap, and never mixed.
+            lexical=LexicalIndex.load(folder) if manifest.get("lexical_version") == lexical_mod.VERSION else None,
             _sentence_row={k: i for i, k in enumerate(keys)},
         )
+        if index.lexical is None:
+            index._rebuild_lexical()
+            index.lexical_rebuilt = True
         if len(index.store) != len(passages):
             raise IndexCorruptError(f"{folder}: {len(index.store)} vectors for {len(passages)} passages")
         return index

@@ -15,10 +15,23 @@ import numpy as np
 from .errors import IndexCorruptError
 
 FOLDER = "bm25"
+# Bump when `terms()` changes (stop words, stemming, mappings): a saved BM25 index of another version is rebuilt.
+VERSION = 2
 # Keep one-character tokens out but numbers in ("13", "2024"); bm25s' default pattern drops 1-char tokens too.
 _TOKEN = r"(?u)\b\w\w+\b|\b\d\b"
 _WORD = re.compile(_TOKEN)
-_STOP = frozenset(__import__("bm25s.stopwords", fromlist=["STOPWORDS_EN"]).STOPWORDS_EN)
+# Function words: question words, auxiliaries, pronouns, determiners, common prepositions. bm25s' own English
+# list (33 words) keeps "who", "did", "what"..., which occur in no article and would weigh most in a question.
+# Numbers and content words are never stop words: "how many" questions need them.
+_STOP = frozenset("""
+a about above after again against all also am an and any are as at be because been before being below between
+both but by can could did do does doing down during each either for from further had has have having he her here
+hers herself him himself his how i if in into is it its itself just may me might more most must my myself no nor
+not now of off on once only or other ought our ours ourselves out over own same shall she should so some such
+than that the their theirs them themselves then there these they this those through to too under until up upon us
+very was we were what whatever when where whether which while who whom whose why will with within without would
+you your yours yourself yourselves according article articles named called say says said
+""".split())
 
 
 # Nationality adjectives count as their country: "Turkish Defense Minister" answers "Turkey's defense minister?".
@@ -35,6 +48,24 @@ _DEMONYMS = {
     "ukrainian": "ukraine", "venezuelan": "venezuela", "yemeni": "yemen", "dutch": "netherlands",
     "finnish": "finland", "norwegian": "norway", "danish": "denmark", "swiss": "switzerland",
 }
+
+
+# Irregular past forms, which a suffix stemmer leaves apart from their verb ("led" vs "leads").
+_IRREGULAR = dict(pair.split(":") for pair in """
+led:lead won:win fled:flee met:meet took:take taken:take left:leave began:begin begun:begin struck:strike
+sought:seek held:hold found:find gave:give given:give told:tell fought:fight paid:pay sold:sell bought:buy
+brought:bring thought:think ran:run became:become chose:choose chosen:choose drew:draw drawn:draw fell:fall
+fallen:fall flew:fly flown:fly grew:grow grown:grow kept:keep knew:know known:know lost:lose made:make
+rose:rise risen:rise sent:send shot:shoot spoke:speak spoken:speak spent:spend stood:stand stole:steal
+stolen:steal swore:swear sworn:swear taught:teach threw:throw thrown:throw wrote:write written:write
+went:go gone:go came:come saw:see seen:see got:get gotten:get hid:hide hidden:hide broke:break
+broken:break built:build caught:catch dealt:deal fed:feed felt:feel forbade:forbid forgave:forgive
+froze:freeze frozen:freeze heard:hear hung:hang laid:lay lent:lend meant:mean overthrew:overthrow
+overthrown:overthrow quit:quit rode:ride ridden:ride rang:ring sang:sing sank:sink slew:slay slain:slay
+sped:speed spun:spin split:split spread:spread stuck:stick stung:sting strove:strive swept:sweep swam:swim
+tore:tear torn:tear understood:understand undertook:undertake undertaken:undertake upheld:uphold
+withdrew:withdraw withdrawn:withdraw woke:wake wore:wear worn:wear wound:wind
+""".split())
 
 
 def _stemmer() -> Any:
@@ -78,7 +109,7 @@ class LexicalIndex:
                 continue
             stem = self._cache.get(w)
             if stem is None:
-                base = _DEMONYMS.get(w, w)
+                base = _DEMONYMS.get(w) or _IRREGULAR.get(w, w)
                 stem = self._cache[w] = self._stem.stemWord(base) if self._stem is not None else base
             out.append(stem)
         return out

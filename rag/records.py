@@ -131,7 +131,7 @@ class Answer:
     question: str = ""
     timings: Mapping[str, float] = field(default_factory=dict)
     answerer: str = "extractive"
-    confidence: float = 0.0
+    confidence: float = 0.0  # the answerer's probability that the passages answer the question
     supported: tuple[bool, ...] = ()  # per answer sentence; all True for the extractive answerer
 
     def __post_init__(self) -> None:

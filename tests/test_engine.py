@@ -109,3 +109,13 @@ def test_reciprocal_rank_fusion_by_hand() -> None:
 )
 def test_question_types(question: str, kind: str) -> None:
     assert question_type(question) == kind
+
+
+def test_brackets_inside_a_quote_are_not_markers() -> None:
+    from rag.records import Document
+
+    doc = Document(id="d", title="t", text="The report [3] says so. Another line.")
+    c = Citation(marker=1, doc_id="d", title="t", start=0, end=23, quote="The report [3] says so.")
+    verify("The report [3] says so. [1]", [c], {"d": doc})
+    with pytest.raises(CitationError, match="one-to-one"):
+        verify("The report [3] says so. [1] [2]", [c], {"d": doc})
