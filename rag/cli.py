@@ -9,8 +9,13 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import RagError
+
+if TYPE_CHECKING:
+    from .records import Answer
+from .records import Answer
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -35,6 +40,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-k", type=int, default=8, help="passages to retrieve (default 8)")
     p.add_argument("--mode", choices=("hybrid", "dense", "lexical"), default="hybrid")
     p.add_argument("--history", type=Path, help="a JSON file of earlier chat messages [{role, content}, ...]")
+    p.add_argument("--generator", metavar="PATH",
+                   help="generate the answer with this local model folder (or model name), every sentence checked "
+                        "against the sources (default: $RAG_GENERATOR, else extractive; 'none': extractive)")
     _common(p)
 
     sub.add_parser("chat", help="start the web chat", add_help=False)
@@ -86,14 +94,14 @@ def cmd_index(args: argparse.Namespace) -> int:
     return 0
 
 
-def format_answer(answer: object) -> str:
+def format_answer(answer: Answer) -> str:
     """The answer, then its numbered sources with their quoted spans (or the closest passages on abstention)."""
-    from .records import Answer
-
-    assert isinstance(answer, Answer)
     lines = [answer.text, ""]
     if answer.query != answer.question:
         lines.insert(0, f"(searched for: {answer.query})")
+    if answer.answerer == "generative":
+        lines.insert(-1, f"(generated; {sum(answer.supported)} of {len(answer.supported)} sentences supported "
+                         "by the sources below; [unsupported] marks the others)")
     if answer.citations:
         lines.append("Sources:")
         for c in answer.citations:
@@ -119,10 +127,42 @@ def cmd_ask(args: argparse.Namespace) -> int:
             raise RagError(f"cannot read the history file {args.history}: {exc}") from exc
         if not isinstance(history, list) or not all(isinstance(m, dict) for m in history):
             raise RagError(f"{args.history} must hold a JSON list of {{role, content}} messages")
-    answer = ask(args.question, history=history, k=args.k, mode=args.mode, index_dir=args.index_dir,
-                 model=args.model)
+    from .config import Settings
+
+    generator = args.generator if args.generator is not None else Settings.from_env().generator
+    generator = None if not generator or generator.lower() == "none" else generator
+    if generator:  # fail fast on a bad model path, even for a question the generator would not be asked
+        from .generate import get_generator
+
+        get_generator(generator).load()
+    if generator and not args.json and sys.stderr.isatty():
+        answer = _ask_streaming(args, history, generator)
+    else:
+        answer = ask(args.question, history=history, k=args.k, mode=args.mode, index_dir=args.index_dir,
+                     model=args.model, generator=generator)
     print(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False) if args.json else format_answer(answer))
     return 0
+
+
+def _ask_streaming(args: argparse.Namespace, history: list[dict[str, str]] | None, generator: str) -> Answer:
+    """Show the generated text on stderr as it comes; return the checked answer, which is what gets printed."""
+    from .engine import get_engine
+    from .records import Answer
+
+    shown = 0
+    final: Answer | None = None
+    for item in get_engine(args.index_dir, model=args.model).ask_stream(
+        args.question, generator=generator, history=history, k=args.k, mode=args.mode
+    ):
+        if isinstance(item, Answer):
+            final = item
+        else:
+            print(item[shown:], end="", file=sys.stderr, flush=True)
+            shown = len(item)
+    if shown:
+        print("\n(checking each sentence against the sources...)\n", file=sys.stderr)
+    assert final is not None  # ask_stream always ends with the Answer
+    return final
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -17,11 +17,14 @@ class Settings:
     index_dir: Path
     corpus: tuple[Path, ...]
     model: str | None
+    generator: str | None = None  # a text generator's model folder or name; None: extractive answers
 
     @classmethod
     def from_env(cls) -> Settings:
-        """RAG_INDEX_DIR (default ./index of the project), RAG_CORPUS (default seeds/), RAG_MODEL (default MiniLM)."""
+        """RAG_INDEX_DIR (default ./index of the project), RAG_CORPUS (default seeds/), RAG_MODEL (default MiniLM),
+        RAG_GENERATOR (default none: extractive answers)."""
         index_dir = Path(os.environ.get("RAG_INDEX_DIR") or PROJECT_ROOT / "index")
         corpus = os.environ.get("RAG_CORPUS")
         paths = tuple(Path(p) for p in corpus.split(os.pathsep)) if corpus else (PROJECT_ROOT / "seeds",)
-        return cls(index_dir=index_dir, corpus=paths, model=os.environ.get("RAG_MODEL") or None)
+        return cls(index_dir=index_dir, corpus=paths, model=os.environ.get("RAG_MODEL") or None,
+                   generator=os.environ.get("RAG_GENERATOR") or None)

@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import persist
-from .answer import AnswerParams, candidates, load_params, select
+from .answer import AnswerParams, answerability, candidates, load_params, select
 from .cite import make_citation, render, verify
 from .config import Settings
 from .embed import Embedder, SentenceTransformerEmbedder
-from .errors import IndexMismatchError, QuestionError
+from .errors import CorpusError, IndexMismatchError, QuestionError
 from .followup import rewrite
+from .generate import Generator, resolve_generator
 from .index import ChunkSettings, Index, UpdateReport
 from .ingest import IngestResult, load_corpus
-from .records import Answer, Citation
+from .records import Answer
 from .retrieve import Mode, retrieve
 
 MAX_QUESTION_CHARS = 2000
@@ -60,6 +61,8 @@ def build_index(
     """
     index_dir = Path(index_dir)
     ingest = load_corpus(corpus)
+    if not ingest.documents:
+        raise CorpusError(f"no document could be read, so nothing was indexed ({ingest.summary()})")
     with persist.lock(index_dir):
         index, why = None, "requested" if rebuild else None
         if not rebuild and persist.exists(index_dir):
@@ -72,9 +75,12 @@ def build_index(
                 index, why = None, str(exc)
         if index is None:
             index = Index.create(embedder, chunking=chunking)
-        report = index.sync(ingest.documents, embedder=embedder, progress=progress)
+        # A file still listed but unreadable this time (damaged, vanished mid-scan) keeps its last good version.
+        kept = [index.documents[d] for d in ingest.unreadable() if d in index.documents]
+        report = index.sync([*ingest.documents, *kept], embedder=embedder, progress=progress)
         corpus_ids = tuple(str(Path(p).resolve()) for p in corpus)
-        if report.touched or why or index.corpus != corpus_ids or not persist.exists(index_dir):
+        stale = report.touched or why or index.lexical_rebuilt or index.corpus != corpus_ids
+        if stale or not persist.exists(index_dir):
             index.corpus = corpus_ids
             index.save(index_dir)
     return BuildResult(report=report, ingest=ingest, rebuilt=why)
@@ -100,7 +106,10 @@ class Engine:
         history: Sequence[Message] | None = None,
         k: int = 8,
         mode: Mode = "hybrid",
+        generator: Generator | str | None = None,
     ) -> Answer:
+        """The answer to `question`; see `ask()`. With a `generator` (a model folder or name, or a Generator),
+        the answer is generated from the passages and checked sentence by sentence (`rag.generative`)."""
         t0 = time.perf_counter()
         question = check_question(question)
         query = rewrite(question, history)
@@ -127,7 +136,7 @@ class Engine:
         t4 = time.perf_counter()
         ms = {"rewrite_ms": t1 - t0, "embed_ms": t2 - t1, "retrieve_ms": t3 - t2, "answer_ms": t4 - t3,
               "total_ms": t4 - t0}
-        return Answer(
+        answer = Answer(
             text=text,
             citations=citations,
             passages=tuple(passages),
@@ -135,9 +144,35 @@ class Engine:
             query=query,
             question=question,
             timings={key: round(v * 1000, 3) for key, v in ms.items()},
-            confidence=round(cands[0].probability, 4) if cands else 0.0,
+            confidence=round(answerability(cands, params=self.params), 4),
             supported=tuple(True for _ in citations),
         )
+        gen = resolve_generator(generator)
+        if gen is None:
+            return answer
+        from .generative import generative_answer  # the generative path's imports stay off the default one
+
+        return generative_answer(self.index, answer, gen, embedder=self.embedder, history=history)
+
+    def ask_stream(
+        self,
+        question: str,
+        *,
+        generator: Generator | str,
+        history: Sequence[Message] | None = None,
+        k: int = 8,
+        mode: Mode = "hybrid",
+    ) -> Iterator[str | Answer]:
+        """Stream a generated answer: the unchecked text so far (str) as tokens arrive, then the checked Answer,
+        which replaces it (the extractive answer or an abstention when too little of the text is supported)."""
+        from .generative import stream_answer
+
+        gen = resolve_generator(generator)
+        base = self.ask(question, history=history, k=k, mode=mode)
+        if gen is None:
+            yield base
+            return
+        yield from stream_answer(self.index, base, gen, embedder=self.embedder, history=history)
 
 
 _engines: dict[tuple[str, str | None], Engine] = {}
@@ -176,6 +211,7 @@ def ask(
     mode: Mode = "hybrid",
     index_dir: str | Path | None = None,
     model: str | None = None,
+    generator: Generator | str | None = None,
 ) -> Answer:
     """Answer `question` from the indexed articles, quoting and citing the exact sentences it relies on.
 
@@ -183,8 +219,14 @@ def ask(
     a follow-up is resolved against it and the query used is `Answer.query`. `k` passages are retrieved by
     `mode` ("hybrid", "dense" or "lexical"). With no `index_dir` the default index on seeds/ is used (built on
     first use). Models and index are loaded once per process and reused.
+
+    With a `generator` (a local model folder, a model name, or a `rag.generate.Generator`) the answer is
+    written by that model from the numbered passages and every sentence is checked against them: supported
+    sentences cite exact source spans, unsupported ones are marked `[unsupported]`, and when too little is
+    supported the extractive answer comes back instead (`Answer.answerer` says which). Without one, the
+    extractive answer is returned, as always.
     """
-    return get_engine(index_dir, model=model).ask(question, history=history, k=k, mode=mode)
+    return get_engine(index_dir, model=model).ask(question, history=history, k=k, mode=mode, generator=generator)
 
 
 
