@@ -1,29 +1,38 @@
 """Ingest: files and folders in, `Document`s out, each with a stable id, a title and its metadata.
 
-A document's text is kept verbatim (only newlines normalised to \\n): every offset in the system points into it.
-A file that cannot be read is reported by name with the reason, and the rest are still ingested.
+A document's text is kept verbatim (only newlines normalised to \\n): every offset in the system points into
+it. A file that cannot be read is reported by name with the reason, and the rest are still ingested. The same
+article saved under two names is ingested once; the other names are kept in `meta["also_at"]`.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
-import re
+import stat
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from .errors import CorpusError, IngestError
+from .readers import MAX_DOC_CHARS, make_document, read_html, read_pdf, read_plain, title_from_text
 from .records import Document
+from .textcodec import clean_str, decode_text, normalise_newlines
+
+__all__ = [
+    "MAX_DOC_CHARS", "IngestResult", "decode_text", "fingerprint", "load_corpus", "normalise_newlines", "read_file",
+    "read_jsonl_corpus",
+]
 
 SUFFIXES = {".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".jsonl"}
+# A PDF carries images and fonts, so its file may be large for little text.
 MAX_FILE_BYTES = 64 * 1024 * 1024
-# The seed article's first line: "08/18/2025 / By Zoey Sky".
-_BYLINE = re.compile(r"^\s*(?P<date>\d{1,2}/\d{1,2}/\d{4})\s*(?:/|\||-|–)\s*By\s+(?P<author>[^\n]+?)\s*$")
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
+# A text, Markdown or HTML article. 8 MiB is a thousand long articles: a file this size is a dump to split.
+# One document of 50 MB would take hours to embed on a CPU and 100 s just to chunk (bench/big_file.py).
+MAX_TEXT_BYTES = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,9 +42,18 @@ class IngestResult:
     documents: tuple[Document, ...]
     failures: tuple[IngestError, ...]
 
+    def unreadable(self) -> frozenset[str]:
+        """Ids of files listed but not readable this time: an index keeps what it had of them."""
+        read = {d.id for d in self.documents}
+        return frozenset(f.path for f in self.failures if f.path not in read)
 
-def normalise_newlines(text: str) -> str:
-    return text.replace("\r\n", "\n").replace("\r", "\n")
+    def summary(self, *, limit: int = 3) -> str:
+        """The failures in one line: the first `limit` of them, and how many more."""
+        if not self.failures:
+            return "no file failed" if self.documents else f"no {'/'.join(sorted(SUFFIXES))} file found"
+        shown = "; ".join(str(f) for f in self.failures[:limit])
+        more = len(self.failures) - limit
+        return shown + (f"; and {more} more" if more > 0 else "")
 
 
 def fingerprint(doc: Document) -> str:
@@ -49,152 +67,64 @@ def fingerprint(doc: Document) -> str:
     return h.hexdigest()[:32]
 
 
-def decode_text(data: bytes, name: str) -> str:
-    """Bytes to text: UTF-8 (BOM or not), UTF-16 with a BOM, else Windows-1252; binary data is refused."""
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        try:
-            return data.decode("utf-16")
-        except UnicodeDecodeError as exc:
-            raise IngestError(name, f"invalid UTF-16 text ({exc.reason})") from exc
-    if b"\x00" in data[:8192]:
-        raise IngestError(name, "looks like a binary file, not text (it contains NUL bytes)")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        pass
-    try:
-        # Old newsroom exports are often Windows-1252; it maps almost every byte, so it is the last resort.
-        return data.decode("cp1252")
-    except UnicodeDecodeError:
-        return data.decode("latin-1")
+def _os_reason(exc: OSError) -> str:
+    if exc.errno == errno.ENOENT:
+        return "the file disappeared while the corpus was being read (or is a broken link)"
+    if exc.errno == errno.ELOOP:
+        return "a symbolic link loop: it never leads to a file"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return "permission denied"
+    return f"cannot read the file ({exc.strerror or exc})"
 
 
-def _title_from_text(text: str) -> str:
-    for line in text.split("\n"):
-        line = line.strip()
-        if not line or _BYLINE.match(line):
-            continue
-        if len(line) <= 120 and not line.endswith((".", "?", "!")):
-            return line.lstrip("# ").strip()
-        first = re.split(r"(?<=[.!?])\s", line, maxsplit=1)[0]
-        if len(first) > 100:
-            first = first[:100].rsplit(" ", 1)[0] + "…"
-        return first
-    return "(untitled)"
-
-
-def _byline_meta(text: str) -> dict[str, Any]:
-    first = text.split("\n", 1)[0]
-    m = _BYLINE.match(first)
-    if not m:
-        return {}
-    mm, dd, yyyy = (int(x) for x in m["date"].split("/"))
-    try:
-        iso = date(yyyy, mm, dd).isoformat()
-    except ValueError:
-        return {"author": m["author"]}
-    return {"date": iso, "author": m["author"]}
-
-
-def _front_matter(text: str) -> dict[str, Any]:
-    """`key: value` lines between --- fences at the top of a Markdown file (title, date, author, source, url)."""
-    if not text.startswith("---\n"):
-        return {}
-    end = text.find("\n---", 4)
-    if end < 0:
-        return {}
-    meta: dict[str, Any] = {}
-    for line in text[4:end].split("\n"):
-        key, sep, value = line.partition(":")
-        if sep and key.strip():
-            meta[key.strip().lower()] = value.strip().strip("\"'")
-    return meta
-
-
-def _read_plain(path: Path, doc_id: str, data: bytes) -> Document:
-    text = normalise_newlines(decode_text(data, doc_id))
-    if not text.strip():
-        raise IngestError(doc_id, "the file is empty")
-    meta: dict[str, Any] = {"source_path": doc_id}
-    meta.update(_byline_meta(text))
-    title = ""
-    if path.suffix.lower() in (".md", ".markdown"):
-        fm = _front_matter(text)
-        title = str(fm.pop("title", ""))
-        meta.update({k: v for k, v in fm.items() if k in ("date", "author", "source", "url")})
-        heading = re.search(r"^#\s+(.+)$", text, re.MULTILINE)
-        if not title and heading:
-            title = heading.group(1).strip()
-    return Document(id=doc_id, title=title or _title_from_text(text), text=text, meta=meta)
-
-
-def _read_html(doc_id: str, data: bytes) -> Document:
-    import trafilatura
-
-    html = decode_text(data, doc_id)
-    extracted = trafilatura.bare_extraction(
-        html, include_comments=False, include_tables=True, with_metadata=True, favor_precision=True
-    )
-    text = getattr(extracted, "text", None) if extracted is not None else None
-    if not text or not text.strip():
-        raise IngestError(doc_id, "no article text found in the HTML (only navigation, scripts or markup)")
-    meta: dict[str, Any] = {"source_path": doc_id}
-    for key, attr in (("date", "date"), ("author", "author"), ("url", "url"), ("source", "sitename")):
-        value = getattr(extracted, attr, None)
-        if value:
-            meta[key] = str(value)
+def _row_document(row: Any, where: str) -> Document:
+    if not isinstance(row, dict):
+        raise ValueError("not a JSON object")
+    missing = [k for k in ("_id", "text") if k not in row]
+    if missing:
+        raise ValueError(f"missing key(s) {', '.join(missing)}")
+    text, doc_id, title = row.pop("text"), row.pop("_id"), row.pop("title", "")
+    if not isinstance(text, str):
+        raise ValueError(f"'text' must be a string, not {type(text).__name__}")
+    if not isinstance(doc_id, str | int) or isinstance(doc_id, bool) or not str(doc_id).strip():
+        raise ValueError("'_id' must be a non-empty string or number")
+    if title is not None and not isinstance(title, str):
+        raise ValueError(f"'title' must be a string, not {type(title).__name__}")
     text = normalise_newlines(text)
-    title = getattr(extracted, "title", None) or _title_from_text(text)
-    return Document(id=doc_id, title=str(title), text=text, meta=meta)
-
-
-def _read_pdf(doc_id: str, path: Path) -> Document:
-    from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
-
     try:
-        reader = PdfReader(str(path))
-        pages = [normalise_newlines(page.extract_text() or "").strip() for page in reader.pages]
-    except (PdfReadError, ValueError, KeyError, OSError) as exc:
-        raise IngestError(doc_id, f"cannot read the PDF ({exc})") from exc
-    if not any(pages):
-        raise IngestError(doc_id, "the PDF has no text layer (a scan?): nothing to index")
-    page_starts, parts, pos = [], [], 0
-    for text in pages:
-        page_starts.append(pos)
-        parts.append(text)
-        pos += len(text) + 2
-    text = "\n\n".join(parts)
-    meta: dict[str, Any] = {"source_path": doc_id, "pages": len(pages), "page_starts": page_starts}
-    info = reader.metadata
-    title = (info.title if info and info.title else None) or _title_from_text(text)
-    if info and info.author:
-        meta["author"] = str(info.author)
-    return Document(id=doc_id, title=str(title), text=text, meta=meta)
+        return make_document(str(doc_id), title or title_from_text(text), text, row)
+    except IngestError as exc:
+        raise ValueError(exc.reason) from None
 
 
-def read_jsonl_corpus(path: Path, *, strict: bool = False) -> Iterator[Document | IngestError]:
-    """Documents of a BEIR-style corpus.jsonl (`_id`, `title`, `text`, any other key is metadata)."""
-    with path.open(encoding="utf-8-sig") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            where = f"{path.name}:{lineno}"
+def read_jsonl_corpus(path: Path, *, strict: bool = False, name: str | None = None
+                      ) -> Iterator[Document | IngestError]:
+    """Documents of a BEIR-style corpus.jsonl (`_id`, `title`, `text`, any other key is metadata).
+
+    A bad line yields an IngestError naming `name` (default: the file name) and the line, or with `strict`
+    raises it.
+    """
+    name = name or path.name
+    try:
+        fh = path.open("rb")
+    except OSError as exc:
+        err = IngestError(name, _os_reason(exc))
+        if strict:
+            raise err from exc
+        yield err
+        return
+    with fh:
+        for lineno, raw in enumerate(fh, 1):
+            where = f"{name}:{lineno}"
             try:
-                row = json.loads(line)
-                if not isinstance(row, dict):
-                    raise ValueError("not a JSON object")
-                missing = [k for k in ("_id", "text") if k not in row]
-                if missing:
-                    raise ValueError(f"missing key(s) {', '.join(missing)}")
-                text = normalise_newlines(str(row.pop("text")))
-                doc_id = str(row.pop("_id"))
-                title = str(row.pop("title", "") or "") or _title_from_text(text)
-                if not text.strip():
-                    raise ValueError("empty text")
-                yield Document(id=doc_id, title=title, text=text, meta=row)
-            except ValueError as exc:  # json.JSONDecodeError is a ValueError
-                err = IngestError(where, str(exc))
+                line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
+                if not line.strip():
+                    continue
+                yield _row_document(json.loads(line), where)
+            # JSONDecodeError and UnicodeDecodeError are ValueErrors; deeply nested JSON is a RecursionError.
+            except (ValueError, RecursionError) as exc:
+                reason = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else str(exc)
+                err = IngestError(where, reason)
                 if strict:
                     raise err from exc
                 yield err
@@ -203,30 +133,74 @@ def read_jsonl_corpus(path: Path, *, strict: bool = False) -> Iterator[Document 
 def read_file(path: Path, doc_id: str) -> Document:
     """Read one article file into a Document, or raise IngestError naming it."""
     suffix = path.suffix.lower()
+    if suffix not in SUFFIXES - {".jsonl"}:
+        raise IngestError(doc_id, f"unsupported file type {suffix!r} (use {', '.join(sorted(SUFFIXES))})")
     try:
-        size = path.stat().st_size
+        st = path.stat()
     except OSError as exc:
-        raise IngestError(doc_id, f"cannot read the file ({exc.strerror or exc})") from exc
-    if size > MAX_FILE_BYTES:
-        raise IngestError(doc_id, f"the file is {size / 2**20:.0f} MiB; the limit is {MAX_FILE_BYTES // 2**20} MiB")
-    if suffix == ".pdf":
-        return _read_pdf(doc_id, path)
+        raise IngestError(doc_id, _os_reason(exc)) from exc
+    if not stat.S_ISREG(st.st_mode):
+        raise IngestError(doc_id, "not a regular file (a pipe or a device?)")
+    limit = MAX_FILE_BYTES if suffix == ".pdf" else MAX_TEXT_BYTES
+    too_big = IngestError(doc_id, f"the file is {st.st_size / 2**20:.1f} MiB; the limit for a {suffix} "
+                                  f"article is {limit // 2**20} MiB (split it into one file per article)")
+    if st.st_size > limit:
+        raise too_big
     try:
-        data = path.read_bytes()
+        with path.open("rb") as fh:
+            data = fh.read(limit + 1)  # the file may have grown since stat()
     except OSError as exc:
-        raise IngestError(doc_id, f"cannot read the file ({exc.strerror or exc})") from exc
+        raise IngestError(doc_id, _os_reason(exc)) from exc
+    if len(data) > limit:
+        raise too_big
     if not data.strip():
         raise IngestError(doc_id, "the file is empty")
+    if suffix == ".pdf":
+        return read_pdf(doc_id, data)
     if suffix in (".html", ".htm"):
-        return _read_html(doc_id, data)
-    if suffix in (".txt", ".md", ".markdown"):
-        return _read_plain(path, doc_id, data)
-    raise IngestError(doc_id, f"unsupported file type {suffix!r} (use {', '.join(sorted(SUFFIXES))})")
+        return read_html(doc_id, data)
+    return read_plain(suffix, doc_id, data)
 
 
-def _walk(root: Path) -> Iterator[Path]:
-    # followlinks=False: a symlink loop in a corpus folder must not hang the scan.
-    for folder, dirs, files in os.walk(root, followlinks=False):
+def _is_gold_file(path: Path) -> bool:
+    """Whether a .jsonl file holds gold questions (id, question, answers, evidence), not documents."""
+    try:
+        with path.open("rb") as fh:
+            for raw in fh:
+                if raw.strip():
+                    row = json.loads(raw.decode("utf-8-sig"))
+                    return isinstance(row, dict) and "question" in row and "evidence" in row and "_id" not in row
+    except (OSError, ValueError):
+        pass
+    return False
+
+
+def _walk(root: Path, failures: list[IngestError]) -> Iterator[Path]:
+    """Supported files under `root`, sorted, skipping hidden names. Linked folders are followed, but a folder
+    already read (a symlink loop, or two links to one folder) is skipped with a note: the scan always ends."""
+    seen: set[tuple[int, int]] = set()
+
+    def rel(p: str | os.PathLike[str]) -> str:
+        return Path(p).relative_to(root).as_posix() if Path(p) != root else root.name
+
+    def onerror(exc: OSError) -> None:
+        where = rel(exc.filename or root)
+        failures.append(IngestError(where, f"cannot list the folder ({exc.strerror or exc})"))
+
+    for folder, dirs, files in os.walk(root, followlinks=True, onerror=onerror):
+        try:
+            st = os.stat(folder)
+        except OSError as exc:
+            onerror(exc)
+            dirs[:] = []
+            continue
+        if (st.st_dev, st.st_ino) in seen:
+            real = os.path.realpath(folder)
+            failures.append(IngestError(rel(folder), f"links to a folder already read ({real}); skipped, so "
+                                                     "that nothing is read twice or in a loop"))
+            dirs[:] = []
+            continue
+        seen.add((st.st_dev, st.st_ino))
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(files):
             if not name.startswith(".") and Path(name).suffix.lower() in SUFFIXES:
@@ -234,30 +208,53 @@ def _walk(root: Path) -> Iterator[Path]:
 
 
 def load_corpus(paths: Iterable[str | os.PathLike[str]]) -> IngestResult:
-    """Read every supported file under `paths` (files or folders). Ids are paths relative to the folder given."""
+    """Read every supported file under `paths` (files or folders). Ids are paths relative to the folder given.
+
+    Article files with the same text are one document, known by its first name, the others listed in
+    `meta["also_at"]`; rows of a corpus.jsonl keep their own ids even when texts repeat (gold files name
+    them).
+    Raises CorpusError when a path does not exist; every other problem is one IngestError in the result.
+    """
     docs: list[Document] = []
     failures: list[IngestError] = []
     seen: set[str] = set()
+    by_text: dict[str, int] = {}  # text hash of an article file -> its position in docs
+    also: dict[int, list[str]] = {}
+
+    def add(doc: Document, from_file: bool) -> None:
+        key = hashlib.sha256(doc.text.encode()).hexdigest() if from_file else ""
+        if key in by_text:
+            also.setdefault(by_text[key], []).append(doc.id)
+        elif doc.id in seen:
+            failures.append(IngestError(doc.id, "duplicate document id; the first one was kept"))
+        else:
+            seen.add(doc.id)
+            if from_file:
+                by_text[key] = len(docs)
+            docs.append(doc)
+
     for raw in paths:
         root = Path(raw)
         if not root.exists():
             raise CorpusError(f"corpus path not found: {root}")
-        files = [(root, root.name)] if root.is_file() else [(p, p.relative_to(root).as_posix()) for p in _walk(root)]
-        for path, rel in files:
-            items: Iterable[Document | IngestError]
+        listed = [(root, root.name)] if not root.is_dir() else [
+            (p, p.relative_to(root).as_posix()) for p in _walk(root, failures)
+        ]
+        for path, rel in listed:
+            doc_id = clean_str(rel)
+            if path.suffix.lower() == ".jsonl" and path != root and _is_gold_file(path):
+                continue  # a gold file beside the articles it asks about (../shared/GOLD_FORMAT.md)
             if path.suffix.lower() == ".jsonl":
-                items = read_jsonl_corpus(path)
-            else:
-                try:
-                    items = [read_file(path, rel)]
-                except IngestError as exc:
-                    items = [exc]
-            for item in items:
-                if isinstance(item, IngestError):
-                    failures.append(item)
-                elif item.id in seen:
-                    failures.append(IngestError(item.id, "duplicate document id; the first one was kept"))
-                else:
-                    seen.add(item.id)
-                    docs.append(item)
+                for item in read_jsonl_corpus(path, name=doc_id):
+                    if isinstance(item, IngestError):
+                        failures.append(item)
+                    else:
+                        add(item, from_file=False)
+                continue
+            try:
+                add(read_file(path, doc_id), from_file=True)
+            except IngestError as exc:
+                failures.append(exc)
+    for i, names in also.items():
+        docs[i] = replace(docs[i], meta={**docs[i].meta, "also_at": sorted(names)})
     return IngestResult(tuple(docs), tuple(failures))

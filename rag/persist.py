@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import shutil
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +30,8 @@ from .errors import IndexCorruptError, IndexError_, IndexLockedError
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
 LOCK = ".lock"
+REBUILD = "rebuild it from the corpus with `rag index --rebuild`"
+_held = threading.local()  # index folders whose writer lock this thread holds
 
 
 class IndexMissingError(IndexError_):
@@ -60,14 +63,16 @@ def _fsync_tree(root: Path) -> None:
 
 
 def current_generation(index_dir: Path) -> Path:
-    """The live generation folder, or IndexMissingError."""
+    """The live generation folder, or IndexMissingError (none built yet) or IndexCorruptError."""
     try:
-        name = (index_dir / CURRENT).read_text().strip()
+        name = (index_dir / CURRENT).read_bytes().decode("ascii").strip()
     except FileNotFoundError:
         raise IndexMissingError(f"no index in {index_dir} (build one with `rag index`)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise IndexCorruptError(f"cannot read {index_dir / CURRENT} ({exc}); {REBUILD}") from exc
     gen = index_dir / name
-    if not name.startswith("gen-") or "/" in name or not gen.is_dir():
-        raise IndexCorruptError(f"{index_dir / CURRENT} names {name!r}, which is not a generation folder")
+    if not name.startswith("gen-") or not name[4:].isdigit() or not gen.is_dir():
+        raise IndexCorruptError(f"{index_dir / CURRENT} names {name!r}, which is not a generation folder; {REBUILD}")
     return gen
 
 
@@ -81,7 +86,11 @@ def write_generation(index_dir: Path) -> Iterator[Path]:
 
     The caller writes its files, then this writes nothing but the switch: a manifest must already be there.
     """
-    index_dir.mkdir(parents=True, exist_ok=True)
+    with lock(index_dir):  # re-entrant: a no-op when this thread already holds it, as build_index does
+        yield from _write_generation(index_dir)
+
+
+def _write_generation(index_dir: Path) -> Iterator[Path]:
     numbers = [int(p.name[4:]) for p in index_dir.glob("gen-*") if p.name[4:].isdigit()]
     name = f"gen-{max(numbers, default=0) + 1:06d}"
     tmp = index_dir / f".tmp-{name}-{os.getpid()}"
@@ -142,28 +151,50 @@ def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
 
 
 def read_manifest(folder: Path, *, verify: bool = True) -> dict[str, Any]:
-    """The manifest of a generation; with `verify`, every file is checked against its size and checksum."""
+    """The manifest of a generation; with `verify`, every file is checked against its size and checksum.
+
+    Raises IndexCorruptError naming the file that is missing, truncated or changed.
+    """
     try:
-        manifest = json.loads((folder / MANIFEST).read_text())
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise IndexCorruptError(f"{folder / MANIFEST} is missing") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise IndexCorruptError(f"{folder / MANIFEST} is not valid JSON: {exc}") from exc
-    for rel, expect in manifest.get("files", {}).items():
+        raise IndexCorruptError(f"{folder / MANIFEST} is missing; {REBUILD}") from None
+    except (OSError, ValueError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise IndexCorruptError(f"{folder / MANIFEST} is not valid JSON ({exc}); {REBUILD}") from exc
+    files = manifest.get("files") if isinstance(manifest, dict) else None
+    if not isinstance(files, dict) or not files:
+        raise IndexCorruptError(f"{folder / MANIFEST} lists no files; {REBUILD}")
+    for rel, expect in files.items():
         path = folder / rel
+        try:
+            size, digest = int(expect["bytes"]), str(expect["sha256"])
+        except (TypeError, KeyError, ValueError):
+            raise IndexCorruptError(f"{folder / MANIFEST} has a malformed entry for {rel!r}; {REBUILD}") from None
         if not path.is_file():
-            raise IndexCorruptError(f"index file {path} is missing")
-        if path.stat().st_size != expect["bytes"]:
-            raise IndexCorruptError(f"index file {path} has {path.stat().st_size} bytes, expected {expect['bytes']}")
-        if verify and sha256_file(path) != expect["sha256"]:
-            raise IndexCorruptError(f"index file {path} does not match its checksum")
+            raise IndexCorruptError(f"index file {path} is missing; {REBUILD}")
+        if path.stat().st_size != size:
+            raise IndexCorruptError(
+                f"index file {path} has {path.stat().st_size} bytes, expected {size} (truncated?); {REBUILD}"
+            )
+        if verify and sha256_file(path) != digest:
+            raise IndexCorruptError(f"index file {path} does not match its checksum; {REBUILD}")
     return manifest
 
 
 @contextlib.contextmanager
 def lock(index_dir: Path, *, timeout: float = 600.0) -> Iterator[None]:
-    """Hold the index's writer lock; wait up to `timeout` seconds, then raise IndexLockedError."""
+    """Hold the index's writer lock; wait up to `timeout` seconds, then raise IndexLockedError.
+
+    The lock is an flock on INDEX_DIR/.lock: the kernel releases it when its holder dies, so a killed build
+    never leaves it stuck. Re-entrant within a thread; other threads and processes wait.
+    """
+    index_dir = Path(index_dir)
     index_dir.mkdir(parents=True, exist_ok=True)
+    key = str(index_dir.resolve())
+    held: set[str] = _held.__dict__.setdefault("dirs", set())
+    if key in held:
+        yield
+        return
     with (index_dir / LOCK).open("a+") as fh:
         deadline = time.monotonic() + timeout
         while True:
@@ -172,11 +203,27 @@ def lock(index_dir: Path, *, timeout: float = 600.0) -> Iterator[None]:
                 break
             except BlockingIOError:
                 if time.monotonic() >= deadline:
+                    fh.seek(0)
+                    holder = fh.read().strip()
+                    who = f"process {holder}" if holder.isdigit() else "another process"
                     raise IndexLockedError(
-                        f"another process is updating the index in {index_dir}; try again when it is done"
+                        f"{who} is updating the index in {index_dir} (waited {timeout:g} s); "
+                        "try again when it is done"
                     ) from None
-                time.sleep(0.1)
+                time.sleep(0.05)
+        # Say who holds it, for the message another process shows while it waits.
+        fh.seek(0)
+        fh.truncate()
+        fh.write(str(os.getpid()))
+        fh.flush()
+        held.add(key)
         try:
+            # A writer killed between switching CURRENT and pruning left its old generation behind; the next
+            # holder of the lock clears it even when it has nothing to write.
+            prune(index_dir)
             yield
         finally:
+            held.discard(key)
+            fh.truncate(0)
+            fh.flush()
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)

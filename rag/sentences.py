@@ -1,9 +1,11 @@
 """Sentence boundaries for news prose, as exact `(start, end)` character spans.
 
-Rules, in order: a line break ends a sentence (headlines, bylines and lists carry no final punctuation); inside
-a line, `.`, `!`, `?` or `…` (with any closing quotes or brackets) followed by white space ends a sentence when
-the next word could start one and the word before the stop is not an abbreviation that keeps the sentence going
-("Aug. 13", "Gen. Smith", "J. Smith", "U.S. officials", "No. 5").
+Rules, in order: a line break ends a sentence (headlines, bylines and lists carry no final punctuation);
+inside a line, `.`, `!`, `?` or `…` (with any closing quotes or brackets) followed by white space ends a
+sentence when the next word could start one and the word before the stop is not an abbreviation that keeps
+the sentence going ("Aug. 13", "Gen. Smith", "J. Smith", "U.S. officials", "No. 5"). The full stops of
+scripts written without spaces (Chinese and Japanese `。！？`) end a sentence wherever they stand; the
+Arabic `؟` and the Devanagari `।` behave like `?` and `.` before white space.
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ _STARTERS = {
     "most", "one", "two", "officials", "according", "other", "since", "during", "by", "from", "with",
 }
 
-_CANDIDATE = re.compile(r"[.!?…]+[\"'”’»)\]]*(?=\s)")
+_CLOSERS = "\"'”’»)\\]」』）】"
+_CANDIDATE = re.compile(rf"[.!?…؟।]+[{_CLOSERS}]*(?=\s)|[。！？]+[{_CLOSERS}]*")
 _WORD_BEFORE = re.compile(r"([\w.’'-]*)$")
 _NEXT_WORD = re.compile(r"\s+([\"'“‘«(\[]*)(\S*)")
 
