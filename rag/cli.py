@@ -52,18 +52,16 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _default_corpus(index_dir: Path) -> list[Path]:
+    """The corpus recorded in the index's manifest (read without loading the index, which may be damaged),
+    else the configured default (seeds/)."""
     from . import persist
     from .config import Settings
-    from .index import Index
 
-    if persist.exists(index_dir):
-        try:
-            recorded = Index.load(index_dir, verify=False).corpus
-            if recorded:
-                return [Path(p) for p in recorded]
-        except RagError:
-            pass
-    return list(Settings.from_env().corpus)
+    try:
+        recorded = persist.read_manifest(persist.current_generation(index_dir), verify=False).get("corpus")
+    except RagError:
+        recorded = None
+    return [Path(p) for p in recorded] if recorded else list(Settings.from_env().corpus)
 
 
 def cmd_index(args: argparse.Namespace) -> int:

@@ -226,6 +226,7 @@ def ask(
     supported the extractive answer comes back instead (`Answer.answerer` says which). Without one, the
     extractive answer is returned, as always.
     """
+    check_question(question)  # a refused question need not load a model first
     return get_engine(index_dir, model=model).ask(question, history=history, k=k, mode=mode, generator=generator)
 
 

@@ -247,7 +247,19 @@ class Index:
     @classmethod
     def load(cls, index_dir: str | Path, *, verify: bool = True) -> Index:
         """Load the live generation of `index_dir`, checking the format version and every file's checksum."""
-        folder = persist.current_generation(Path(index_dir))
+        index_dir = Path(index_dir)
+        gen = persist.current_generation(index_dir)
+        try:
+            return cls._load_generation(index_dir, gen, verify=verify)
+        except IndexCorruptError:
+            # A writer may have switched to a new generation and pruned this one while it was being read:
+            # that is a race, not damage, and the new generation is read instead.
+            if persist.current_generation(index_dir) == gen:
+                raise
+            return cls._load_generation(index_dir, persist.current_generation(index_dir), verify=verify)
+
+    @classmethod
+    def _load_generation(cls, index_dir: Path, folder: Path, *, verify: bool) -> Index:
         manifest = persist.read_manifest(folder, verify=verify)
         if manifest.get("format_version") != FORMAT_VERSION:
             raise IndexMismatchError(
