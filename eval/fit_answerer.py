@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sample", type=int, default=400, help="questions sampled from each benchmark")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("-k", type=int, default=8)
+    ap.add_argument("-k", type=int, default=10)
     ap.add_argument("--min-declined-near", type=float, default=0.8, help="least share of seed near misses declined")
     ap.add_argument("--seed-weight", type=float, default=5.0, help="weight of a seed question against a benchmark one")
     ap.add_argument("--write", action="store_true", help=f"write {PARAMS_FILE.relative_to(ROOT)}")

@@ -12,6 +12,7 @@ import json
 import re
 from dataclasses import dataclass
 from functools import cache
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -134,7 +135,7 @@ def candidates(
     n = max(len(lex), 2)
     rarity = q_idf / np.log(1 + (n - 1 + 0.5) / 1.5)
     q_set = set(q_terms)
-    q_pairs = set(zip(q_terms, q_terms[1:], strict=False))
+    q_pairs = set(pairwise(q_terms))
     kind = question_type(query)
     cos = index.sentence_vectors[index.sentence_vector_rows(keys)] @ query_vector.reshape(-1)
     best_cos = float(cos.max())
@@ -148,7 +149,7 @@ def candidates(
         ctx = context_terms[sp.passage.id] | s_terms
         present = np.array([t in s_terms for t in q_terms], dtype=bool)
         in_ctx = np.array([t in ctx for t in q_terms], dtype=bool)
-        pairs = set(zip(terms, terms[1:], strict=False))
+        pairs = set(pairwise(terms))
         rows.append([
             float(c),
             float(c) - best_cos,

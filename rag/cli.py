@@ -16,6 +16,7 @@ from .errors import RagError
 if TYPE_CHECKING:
     from .records import Answer
 from .records import Answer
+from .retrieve import DEFAULT_K
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -37,7 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ask", help="answer one question from the index")
     p.add_argument("question")
     p.add_argument("--json", action="store_true", help="print the Answer as JSON")
-    p.add_argument("-k", type=int, default=8, help="passages to retrieve (default 8)")
+    p.add_argument("-k", type=int, default=DEFAULT_K, help=f"passages to retrieve (default {DEFAULT_K})")
     p.add_argument("--mode", choices=("hybrid", "dense", "lexical"), default="hybrid")
     p.add_argument("--history", type=Path, help="a JSON file of earlier chat messages [{role, content}, ...]")
     p.add_argument("--generator", metavar="PATH",
@@ -76,7 +77,10 @@ def cmd_index(args: argparse.Namespace) -> int:
     embedder = SentenceTransformerEmbedder(args.model or settings.model)
     chunking = ChunkSettings(max_tokens=args.max_tokens, overlap=args.overlap) if args.max_tokens else None
     print(f"Indexing {', '.join(map(str, paths))} into {index_dir} ...", file=sys.stderr)
-    result = build_index(index_dir, paths, embedder=embedder, chunking=chunking, rebuild=args.rebuild, progress=True)
+    from .library import removed_ids
+
+    result = build_index(index_dir, paths, embedder=embedder, chunking=chunking, rebuild=args.rebuild, progress=True,
+                         exclude=removed_ids(index_dir))
     r = result.report
     if result.rebuilt:
         print(f"Rebuilt from scratch ({result.rebuilt}).")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from . import persist
@@ -19,7 +19,7 @@ from .generate import Generator, resolve_generator
 from .index import ChunkSettings, Index, UpdateReport
 from .ingest import IngestResult, load_corpus
 from .records import Answer
-from .retrieve import Mode, retrieve
+from .retrieve import DEFAULT_K, Mode, retrieve
 
 MAX_QUESTION_CHARS = 2000
 Message = Mapping[str, object]
@@ -54,13 +54,17 @@ def build_index(
     chunking: ChunkSettings | None = None,
     rebuild: bool = False,
     progress: bool = False,
+    exclude: Collection[str] = (),
 ) -> BuildResult:
     """Bring the index in `index_dir` in line with the files under `corpus`: only what changed is embedded.
 
-    An index built with another model, format or chunking is rebuilt from scratch, never mixed.
+    Documents whose ids are in `exclude` (removed by a user) are left out. An index built with another model,
+    format or chunking is rebuilt from scratch, never mixed.
     """
     index_dir = Path(index_dir)
     ingest = load_corpus(corpus)
+    if exclude:
+        ingest = replace(ingest, documents=tuple(d for d in ingest.documents if d.id not in exclude))
     if not ingest.documents:
         raise CorpusError(f"no document could be read, so nothing was indexed ({ingest.summary()})")
     with persist.lock(index_dir):
@@ -104,7 +108,7 @@ class Engine:
         question: str,
         *,
         history: Sequence[Message] | None = None,
-        k: int = 8,
+        k: int = DEFAULT_K,
         mode: Mode = "hybrid",
         generator: Generator | str | None = None,
     ) -> Answer:
@@ -160,7 +164,7 @@ class Engine:
         *,
         generator: Generator | str,
         history: Sequence[Message] | None = None,
-        k: int = 8,
+        k: int = DEFAULT_K,
         mode: Mode = "hybrid",
     ) -> Iterator[str | Answer]:
         """Stream a generated answer: the unchecked text so far (str) as tokens arrive, then the checked Answer,
@@ -192,8 +196,14 @@ def get_engine(index_dir: str | Path | None = None, *, model: str | None = None)
         if engine is None:
             embedder = SentenceTransformerEmbedder(model)
             if default:
-                build_index(path, settings.corpus, embedder=embedder)
-            engine = _engines[key] = Engine(Index.load(path), embedder)
+                # The default index is the chat's too: its uploads and removals are part of it.
+                from .library import Library
+
+                library = Library(path, settings.corpus, embedder=embedder)
+                library.sync()
+                engine = _engines[key] = library.engine
+            else:
+                engine = _engines[key] = Engine(Index.load(path), embedder)
         return engine
 
 
@@ -207,7 +217,7 @@ def ask(
     question: str,
     *,
     history: Sequence[Message] | None = None,
-    k: int = 8,
+    k: int = DEFAULT_K,
     mode: Mode = "hybrid",
     index_dir: str | Path | None = None,
     model: str | None = None,

@@ -16,12 +16,12 @@ from typing import Any
 
 import numpy as np
 
+from . import lexical as lexical_mod
 from . import persist
 from .chunk import chunk_document
 from .embed import Embedder
 from .errors import IndexCorruptError, IndexMismatchError
 from .ingest import fingerprint
-from . import lexical as lexical_mod
 from .lexical import LexicalIndex
 from .records import Document, Passage
 from .store import FaissStore, VectorStore
@@ -200,7 +200,15 @@ class Index:
     def _rebuild_lexical(self) -> None:
         # BM25 statistics are corpus-wide, so the lexical index is rebuilt; tokenizing is cheap next to embedding.
         pids = sorted(self.passages)
-        self.lexical = LexicalIndex.build([self.passages[p].text for p in pids], pids)
+        first = {}
+        for pid in pids:
+            first.setdefault(self.passages[pid].doc_id, pid)
+        texts = []
+        for pid in pids:
+            p = self.passages[pid]
+            fields = lexical_mod.field_text(self.documents[p.doc_id].meta) if first[p.doc_id] == pid else ""
+            texts.append(f"{p.text}\n{fields}" if fields else p.text)
+        self.lexical = LexicalIndex.build(texts, pids)
 
     # -- disk ------------------------------------------------------------------------------------------
     def save(self, index_dir: str | Path) -> Path:

@@ -12,6 +12,7 @@ from .records import ScoredPassage
 
 Mode = Literal["hybrid", "dense", "lexical"]
 MODES: tuple[str, ...] = ("hybrid", "dense", "lexical")
+DEFAULT_K = 10  # passages retrieved per question; the answerer is fitted at this depth
 RRF_K = 60  # Cormack et al. (2009): damps the head of each ranking so neither retriever dominates.
 
 
@@ -50,7 +51,7 @@ def retrieve(
     query: str,
     query_vector: np.ndarray | None,
     *,
-    k: int = 8,
+    k: int = DEFAULT_K,
     mode: Mode = "hybrid",
     depth: int | None = None,
 ) -> list[ScoredPassage]:
