@@ -1,5 +1,5 @@
-"""Gold questions, read exactly as ../shared/GOLD_FORMAT.md lays them out, with every evidence item resolved to
-character spans of the corpus. A line that cannot be resolved is an error naming the file and line."""
+"""Gold questions, read exactly as ../shared/GOLD_FORMAT.md lays them out, with every evidence item resolved
+to character spans of the corpus. A line that cannot be resolved is an error naming the file and line."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import re
 import string
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +17,18 @@ from rag.records import Document
 
 @dataclass(frozen=True, slots=True)
 class Evidence:
-    """A gold span. `whole_doc` evidence is hit by any passage of the document that contains an answer."""
+    """A gold span. `whole_doc` evidence is hit by any passage of the document that contains an answer.
+
+    `item` is the position of the evidence item in the gold line that the span came from: a plain quote found
+    several times in the corpus gives one span per occurrence, all with the same `item`, and evidence recall
+    counts items, not occurrences.
+    """
 
     doc_id: str
     start: int
     end: int
     whole_doc: bool = False
+    item: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,9 +61,14 @@ def _all_occurrences(text: str, quote: str) -> list[int]:
     return found
 
 
-def _resolve(item: Any, docs: Mapping[str, Document], where: str) -> list[Evidence]:
+def _resolve(item: Any, docs: Mapping[str, Document], where: str, pos: int = 0) -> list[Evidence]:
+    return [replace(span, item=pos) for span in _resolve_item(item, docs, where)]
+
+
+def _resolve_item(item: Any, docs: Mapping[str, Document], where: str) -> list[Evidence]:
     if isinstance(item, str):
-        spans = [Evidence(d.id, i, i + len(item)) for d in docs.values() for i in _all_occurrences(d.text, item)]
+        spans = [Evidence(d.id, i, i + len(item))
+                 for d in docs.values() for i in _all_occurrences(d.text, item)]
         if not item or not spans:
             raise GoldFormatError(f"{where}: evidence quote not found in the corpus: {item[:80]!r}")
         return spans
@@ -77,7 +88,8 @@ def _resolve(item: Any, docs: Mapping[str, Document], where: str) -> list[Eviden
         except (KeyError, TypeError, ValueError):
             raise GoldFormatError(f"{where}: evidence needs both integer 'start' and 'end'") from None
         if doc.text[s:e] != quote:
-            raise GoldFormatError(f"{where}: {doc.id}[{s}:{e}] is {doc.text[s:e][:60]!r}, not the quote {quote[:60]!r}")
+            raise GoldFormatError(
+                f"{where}: {doc.id}[{s}:{e}] is {doc.text[s:e][:60]!r}, not the quote {quote[:60]!r}")
         return [Evidence(doc.id, s, e)]
     spans = [Evidence(doc.id, i, i + len(quote)) for i in _all_occurrences(doc.text, quote)]
     if not spans:
@@ -119,7 +131,8 @@ def load_gold(path: str | Path, documents: Mapping[str, Document]) -> list[GoldQ
         question = row.pop("question")
         if not isinstance(question, str) or not question.strip():
             raise GoldFormatError(f"{where}: 'question' must be a non-empty string")
-        spans = tuple(span for item in evidence for span in _resolve(item, documents, where))
+        spans = tuple(span for pos, item in enumerate(evidence)
+                      for span in _resolve(item, documents, where, pos))
         out.append(GoldQuestion(qid, question, tuple(answers), spans, lineno, row))
     return out
 

@@ -200,7 +200,7 @@ class Index:
     def _rebuild_lexical(self) -> None:
         # BM25 statistics are corpus-wide, so the lexical index is rebuilt; tokenizing is cheap next to embedding.
         pids = sorted(self.passages)
-        first = {}
+        first: dict[str, int] = {}
         for pid in pids:
             first.setdefault(self.passages[pid].doc_id, pid)
         texts = []

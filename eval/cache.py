@@ -1,0 +1,134 @@
+"""The harness's index cache: one index per corpus content and index settings, built once and reused.
+
+The folder name carries a key over the corpus fingerprint (every document's id and content hash), the model,
+the chunking, the index format and the source of the code that builds an index (rag.index, rag.ingest and the
+rag modules they import: a changed sentence splitter or chunker must not be scored on an index built by the
+old one; answer-time modules are not part of it), so a changed corpus, setting or indexing code gets a new
+index and never a stale one;
+`meta.json` beside the index records how long the build took, so a reused index still reports `build_s`.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import rag
+from rag import persist
+from rag.embed import Embedder
+from rag.engine import build_index
+from rag.errors import RagError
+from rag.index import FORMAT_VERSION, ChunkSettings
+from rag.ingest import fingerprint
+from rag.records import Document
+
+META = "meta.json"
+
+
+@dataclass(frozen=True, slots=True)
+class CachedIndex:
+    folder: Path
+    key: str
+    corpus_fingerprint: str
+    build_s: float  # seconds the build took, when it was built (now or in an earlier run)
+    reused: bool
+
+
+def corpus_fingerprint(documents: Sequence[Document]) -> str:
+    """A hash of every document's id and content: equal exactly when the corpus is unchanged."""
+    h = hashlib.sha256()
+    for doc in sorted(documents, key=lambda d: d.id):
+        h.update(f"{doc.id}\t{fingerprint(doc)}\n".encode())
+    return h.hexdigest()[:24]
+
+
+def _local_imports(path: Path) -> set[str]:
+    """Names of the sibling modules that a rag module imports (`from .x import y`, `from . import x`)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            if node.module:
+                names.add(node.module.split(".")[0])
+            else:
+                names.update(a.name for a in node.names)
+    return names
+
+
+@cache
+def indexing_code_fingerprint(folder: Path | None = None, roots: tuple[str, ...] = ("index", "ingest")) -> str:
+    """A hash of the source of the modules an index is built by: `roots` of the package in `folder` (default:
+    rag's) and the sibling modules they import, transitively."""
+    folder = folder or Path(rag.__file__).parent
+    todo, seen = list(roots), set()
+    while todo:
+        name = todo.pop()
+        path = folder / f"{name}.py"
+        if name in seen or not path.is_file():
+            continue
+        seen.add(name)
+        todo.extend(_local_imports(path))
+    h = hashlib.sha256()
+    for name in sorted(seen):
+        h.update(name.encode() + b"\0" + (folder / f"{name}.py").read_bytes())
+    return h.hexdigest()[:16]
+
+
+def cache_key(corpus_fp: str, *, model: str, chunking: ChunkSettings) -> str:
+    settings = {"corpus": corpus_fp, "model": model, "max_tokens": chunking.max_tokens,
+                "overlap": chunking.overlap, "format": FORMAT_VERSION, "code": indexing_code_fingerprint()}
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _read_meta(folder: Path) -> dict[str, Any] | None:
+    try:
+        meta = json.loads((folder / META).read_text())
+    except (OSError, ValueError):
+        return None
+    return meta if isinstance(meta, dict) else None
+
+
+def prepare(
+    corpus: Sequence[Path],
+    documents: Sequence[Document],
+    *,
+    cache_root: Path,
+    name: str,
+    embedder: Embedder,
+    chunking: ChunkSettings,
+    progress: bool = False,
+    clock: Callable[[], float] = time.perf_counter,
+) -> CachedIndex:
+    """The index of `documents` (read from `corpus`) with these settings: the cached one when there is one,
+    else built now into `cache_root/<name>-<key>` and timed."""
+    fp = corpus_fingerprint(documents)
+    key = cache_key(fp, model=embedder.name, chunking=chunking)
+    folder = cache_root / f"{name}-{key}"
+    meta = _read_meta(folder)
+    if meta is not None and meta.get("key") == key and persist.exists(folder):
+        return CachedIndex(folder, key, fp, float(meta["build_s"]), reused=True)
+    t0 = clock()
+    result = build_index(folder, corpus, embedder=embedder, chunking=chunking, rebuild=True,
+                         progress=progress)
+    build_s = clock() - t0
+    built = {d.id: fingerprint(d) for d in result.ingest.documents}
+    if built != {d.id: fingerprint(d) for d in documents}:
+        # The files changed between the harness reading them and the build: the gold offsets may not hold.
+        raise RagError(f"the corpus {', '.join(map(str, corpus))} changed while it was being indexed; "
+                       "run again")
+    meta = {"key": key, "corpus_fingerprint": fp, "model": embedder.name, "max_tokens": chunking.max_tokens,
+            "overlap": chunking.overlap, "format": FORMAT_VERSION, "code": indexing_code_fingerprint(),
+            "build_s": round(build_s, 3),
+            "documents": len(documents), "corpus": [str(p) for p in corpus],
+            "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    tmp = folder / f".{META}.tmp"
+    tmp.write_text(json.dumps(meta, indent=2))
+    os.replace(tmp, folder / META)  # written last: a build cut short is never taken for a finished one
+    return CachedIndex(folder, key, fp, build_s, reused=False)

@@ -1,0 +1,247 @@
+"""`rag eval`: gold questions in, a scorecard out.
+
+    rag eval --corpus PATH --gold FILE [--k 10] [--limit N --seed S] [--out DIR] [--mode hybrid|dense|lexical]
+             [--max-tokens N] [--overlap N] [--model M] [--answerer NAME] [--cache-dir DIR]
+             [--baselines langchain,llamaindex]
+    rag eval --compare A B
+
+The index for a corpus is built once into the cache folder and reused while the corpus and settings are
+unchanged. Each question goes through `Engine.ask`, timed from outside; the answer is scored against the gold
+file (eval.metrics) and the figures are written as report.json, results.jsonl and report.md (eval.report).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import os
+import random
+import resource
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from rag.config import PROJECT_ROOT
+from rag.embed import Embedder
+from rag.errors import RagError, require
+from rag.index import ChunkSettings
+from rag.ingest import load_corpus
+from rag.records import Answer, Document
+from rag.retrieve import MODES, Mode
+
+from . import cache, report, tables
+from .baselines import PeerRun, check_installed, side_by_side, start_peers
+from .compare import compare
+from .gold import GoldQuestion, load_gold
+from .metrics import QuestionScore, extra_figures, failed, score_answer, summarize
+from .options import EvalSettings, dataset_name, parser, settings_from_args
+
+OUT_ROOT = PROJECT_ROOT / "eval" / "out"
+PEAK_MEMORY_METHOD = "resource.getrusage(RUSAGE_SELF).ru_maxrss: peak RSS of the whole harness process"
+
+
+class Asker(Protocol):
+    """What the harness needs of an engine."""
+
+    def ask(self, question: str, *, k: int = ..., mode: Mode = ...) -> Answer: ...
+
+
+@dataclass(frozen=True, slots=True)
+class QuestionRun:
+    """One question, the engine's answer (None when ask() raised), and its score."""
+
+    question: GoldQuestion
+    answer: Answer | None
+    score: QuestionScore
+
+
+def resolve_corpus(path: Path) -> list[Path]:
+    """What to index for a corpus PATH: a benchmark folder's corpus.jsonl, else the file or folder itself."""
+    if not path.exists():
+        raise RagError(f"corpus not found: {path}")
+    if path.is_dir() and (path / "corpus.jsonl").is_file():
+        return [path / "corpus.jsonl"]
+    return [path]
+
+
+def sample(questions: Sequence[GoldQuestion], limit: int | None, seed: int) -> list[GoldQuestion]:
+    """`limit` questions drawn at random with `seed` (the same sample for the same seed), in file order."""
+    if limit is None or limit >= len(questions):
+        return list(questions)
+    picked = sorted(random.Random(seed).sample(range(len(questions)), limit))
+    return [questions[i] for i in picked]
+
+
+def ask_options(engine: Asker, answerer: str | None, generator: str | None = None) -> dict[str, Any]:
+    """Keyword arguments for `engine.ask` beyond k and mode: `answerer` and `generator` only where the engine's
+    ask() takes them, else a clear error (an extractive answerer needs no option: it is the default)."""
+    params = inspect.signature(engine.ask).parameters
+    options: dict[str, Any] = {}
+    if answerer is not None:
+        if "answerer" in params:
+            options["answerer"] = answerer
+        elif answerer != "extractive":
+            hint = " (it takes generator=MODEL: use --generator MODEL)" if "generator" in params else ""
+            raise RagError(f"--answerer {answerer}: this engine's ask() takes no 'answerer' argument{hint}; "
+                           "only the default extractive answerer is available")
+    if generator is not None:
+        if "generator" not in params:
+            raise RagError(f"--generator {generator}: this engine's ask() takes no 'generator' argument")
+        options["generator"] = generator
+    return options
+
+
+def evaluate(
+    engine: Asker,
+    questions: Sequence[GoldQuestion],
+    documents: dict[str, Document],
+    *,
+    k: int,
+    mode: Mode,
+    options: dict[str, Any] | None = None,
+    peers: Sequence[PeerRun] = (),
+    clock: Callable[[], float] = time.perf_counter,
+    progress: bool = False,
+) -> list[QuestionRun]:
+    """Ask every question, timing each ask() from outside, and score the answers. Each of `peers` is asked
+    the same question right after, so that their latencies are measured under the same load."""
+    from tqdm import tqdm
+
+    runs = []
+    for q in tqdm(questions, desc="questions", unit="q", disable=not progress, file=sys.stderr):
+        t0 = clock()
+        try:
+            answer = engine.ask(q.question, k=k, mode=mode, **(options or {}))
+        except RagError as exc:  # a bug or a bad gold question: recorded and reported, the run goes on
+            runs.append(QuestionRun(q, None, failed(q, f"{type(exc).__name__}: {exc}")))
+        else:
+            ms = (clock() - t0) * 1000
+            runs.append(QuestionRun(q, answer, score_answer(q, answer, documents, latency_ms=ms, k=k)))
+        for peer in peers:
+            peer.ask(q)
+    return runs
+
+
+def peak_memory_mib() -> float:
+    # ru_maxrss is in KiB on Linux (bytes on macOS).
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / (2**20 if sys.platform == "darwin" else 2**10)
+
+
+def default_out(settings: EvalSettings) -> Path:
+    name = f"{dataset_name(settings.gold)}-{settings.mode}-k{settings.k}"
+    if settings.limit:
+        name += f"-n{settings.limit}-s{settings.seed}"
+    return OUT_ROOT / name
+
+
+def run(
+    settings: EvalSettings,
+    *,
+    embedder: Embedder | None = None,
+    engine: Asker | None = None,
+    clock: Callable[[], float] = time.perf_counter,
+    progress: bool = False,
+    echo: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Evaluate and write report.json, results.jsonl and report.md under `settings.out`; return the report.
+
+    With `engine` given, it answers as is (no index is built: build_s is 0); otherwise the corpus's index is
+    taken from the cache or built there with `embedder` (default: the model of `settings.model`).
+    """
+    if settings.k < 1:
+        raise RagError(f"--k must be at least 1, not {settings.k}")
+    if settings.mode not in MODES:
+        raise RagError(f"unknown search mode {settings.mode!r}: use one of {', '.join(MODES)}")
+    t_start = clock()
+    corpus = resolve_corpus(settings.corpus)
+    ingest = load_corpus(corpus)
+    failures = [str(f) for f in ingest.failures if Path(f.path).name != settings.gold.name]
+    if not ingest.documents:
+        raise RagError(f"no document could be read from {settings.corpus}")
+    documents = {d.id: d for d in ingest.documents}
+    gold = load_gold(settings.gold, documents)
+    questions = sample(gold, settings.limit, settings.seed)
+    if not questions:
+        raise RagError(f"{settings.gold} holds no questions")
+    index_info: dict[str, Any] = {"built": False}
+    build_s = 0.0
+    if engine is None:
+        from rag.embed import SentenceTransformerEmbedder
+        from rag.engine import Engine
+        from rag.index import Index
+
+        embedder = embedder or SentenceTransformerEmbedder(settings.model)
+        chunking = ChunkSettings(max_tokens=settings.max_tokens or min(128, embedder.max_tokens),
+                                 overlap=settings.overlap)
+        echo(f"Index for {settings.corpus} ({len(documents)} documents) ...")
+        cached = cache.prepare(corpus, list(documents.values()),
+                               cache_root=settings.cache_dir or OUT_ROOT / "cache",
+                               name=dataset_name(settings.gold), embedder=embedder, chunking=chunking,
+                               progress=progress, clock=clock)
+        t0 = clock()
+        engine = Engine(Index.load(cached.folder), embedder)
+        build_s = cached.build_s
+        index_info = {"built": not cached.reused, "reused": cached.reused, "folder": str(cached.folder),
+                      "key": cached.key, "corpus_fingerprint": cached.corpus_fingerprint,
+                      "indexing_code": cache.indexing_code_fingerprint(),
+                      "load_s": round(clock() - t0, 3), "passages": len(engine.index.passages),
+                      "sentences": len(engine.index.sentence_keys), "model": engine.index.model,
+                      "max_tokens": chunking.max_tokens, "overlap": chunking.overlap}
+        echo(("Reused" if cached.reused else "Built") + f" index {cached.folder} (build {build_s:.1f} s)")
+    options = ask_options(engine, settings.answerer, settings.generator)
+    # One untimed ask first: lazy loading belongs to start-up (rag bench measures it), not to a question. If it
+    # fails, it fails again and is recorded when its turn comes.
+    with contextlib.suppress(RagError):
+        engine.ask(questions[0].question, k=settings.k, mode=settings.mode, **options)
+    # Taken before the peers load their own copies of the model into this process.
+    peak_mib = peak_memory_mib()
+    peers = start_peers(settings.baselines, list(documents.values()), k=settings.k, model=settings.model,
+                        clock=clock, echo=echo) if settings.baselines else []
+    runs = evaluate(engine, questions, documents, k=settings.k, mode=settings.mode, options=options,
+                    peers=peers, clock=clock, progress=progress)
+    scores = [r.score for r in runs]
+    baselines: dict[str, Any] = {}
+    if peers:
+        index = getattr(engine, "index", None)
+        ours_passages = [(p.start, p.end) for p in index.passages.values()] if index is not None else []
+        baselines = side_by_side(peers, runs, k=settings.k, build_s=build_s, passages=ours_passages)
+    full = report.build(
+        settings=settings,
+        metrics=summarize(scores, k=settings.k, build_s=round(build_s, 3)),
+        more=extra_figures(scores, k=settings.k),
+        runs=runs,
+        corpus={"paths": [str(p) for p in corpus], "documents": len(documents), "ingest_failures": failures,
+                "fingerprint": cache.corpus_fingerprint(list(documents.values()))},
+        gold={"path": str(settings.gold), "dataset": dataset_name(settings.gold), "questions_in_file": len(gold),
+              "questions_run": len(questions)},
+        index=index_info,
+        cost={"peak_memory_mib": round(peak_mib if peers else peak_memory_mib(), 1),
+              "peak_memory_method": PEAK_MEMORY_METHOD + (", taken before the baselines loaded" if peers else ""),
+              "eval_s": round(clock() - t_start, 3)},
+        baselines=baselines,
+    )
+    out = settings.out or default_out(settings)
+    report.write(full, runs, out, peers={p.peer.name: p.scores for p in peers})
+    echo(tables.terminal_table(full))
+    echo(f"Wrote {out / 'report.json'}, {out / 'results.jsonl'} and {out / 'report.md'}")
+    return full
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of `rag eval` (argv without the subcommand). Returns the exit code."""
+    args = parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    if args.compare:
+        print(compare(*args.compare))
+        return 0
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    settings = settings_from_args(args)
+    require("matplotlib", extra="eval")  # checked now, not after minutes of questions
+    if settings.baselines:
+        check_installed(settings.baselines)
+    full = run(settings, progress=not args.no_progress)
+    return 1 if full["more"]["invalid_span_questions"] or full["more"]["errors"] else 0
+

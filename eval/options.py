@@ -1,0 +1,86 @@
+"""The settings of one evaluation run, and the `rag eval` command line that fills them in."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+
+from rag.errors import RagError
+from rag.retrieve import MODES, Mode
+
+PEERS = ("langchain", "llamaindex")
+
+
+@dataclass(frozen=True, slots=True)
+class EvalSettings:
+    """What to evaluate and how: the flags of `rag eval`, as a record."""
+
+    corpus: Path
+    gold: Path
+    k: int = 10
+    mode: Mode = "hybrid"
+    limit: int | None = None
+    seed: int = 0
+    max_tokens: int | None = None
+    overlap: int = 1
+    model: str | None = None
+    answerer: str | None = None
+    generator: str | None = None
+    out: Path | None = None
+    cache_dir: Path | None = None
+    baselines: tuple[str, ...] = ()
+
+
+def dataset_name(gold: Path) -> str:
+    """`squad-dev` for squad-dev/gold.jsonl, `seed` for seed.jsonl."""
+    return gold.parent.name if gold.stem == "gold" else gold.stem
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="rag eval", description="Score the engine on gold questions.")
+    p.add_argument("--corpus", type=Path, help="a folder of articles, a corpus.jsonl, or a benchmark folder")
+    p.add_argument("--gold", type=Path, help="gold.jsonl (default: gold.jsonl inside the --corpus folder)")
+    p.add_argument("--k", "-k", type=int, default=10, help="passages retrieved per question (default 10)")
+    p.add_argument("--mode", choices=MODES, default="hybrid", help="search mode (default hybrid)")
+    p.add_argument("--limit", type=int, help="evaluate a random sample of N questions")
+    p.add_argument("--seed", type=int, default=0, help="seed of the --limit sample (default 0)")
+    p.add_argument("--out", type=Path, help="output folder (default eval/out/<gold>-<mode>-k<k>[-n<N>-s<S>])")
+    p.add_argument("--max-tokens", type=int, help="passage size in model tokens (default 128)")
+    p.add_argument("--overlap", type=int, default=1,
+                   help="sentences shared by consecutive passages (default 1)")
+    p.add_argument("--model", help="embedding model name or local path (default all-MiniLM-L6-v2)")
+    p.add_argument("--answerer", help="answerer, passed to ask() as answerer= where it takes that argument "
+                                      "(default: the engine's own, extractive)")
+    p.add_argument("--generator", help="a local text-generation model, passed to ask() as generator= "
+                                       "(the generative answerer) where it takes that argument")
+    p.add_argument("--cache-dir", type=Path, help="where built indexes are kept (default eval/out/cache)")
+    p.add_argument("--baselines", default="",
+                   help="also run these peers' retrieval on the same questions: langchain,llamaindex or all")
+    p.add_argument("--compare", nargs=2, type=Path, metavar=("A", "B"),
+                   help="print two report.json files (or their folders) side by side with the differences")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def settings_from_args(args: argparse.Namespace) -> EvalSettings:
+    if args.corpus is None:
+        raise RagError("--corpus is required (a folder of articles, a corpus.jsonl or a benchmark folder)")
+    gold = args.gold
+    if gold is None:
+        gold = args.corpus / "gold.jsonl" if args.corpus.is_dir() else args.corpus.with_name("gold.jsonl")
+        if not gold.is_file():
+            raise RagError(f"--gold is required: no gold.jsonl beside the corpus {args.corpus}")
+    if args.limit is not None and args.limit < 1:
+        raise RagError(f"--limit must be at least 1, not {args.limit}")
+    names = {"all": PEERS}
+    peers: tuple[str, ...] = ()
+    for name in filter(None, (n.strip().lower() for n in args.baselines.split(","))):
+        peers += names.get(name, (name,))
+    unknown = sorted(set(peers) - set(PEERS))
+    if unknown:
+        raise RagError(f"unknown baseline(s) {', '.join(unknown)}: use langchain, llamaindex or all")
+    return EvalSettings(corpus=args.corpus, gold=gold, k=args.k, mode=args.mode, limit=args.limit,
+                        seed=args.seed, max_tokens=args.max_tokens, overlap=args.overlap, model=args.model,
+                        answerer=args.answerer, generator=args.generator, out=args.out, cache_dir=args.cache_dir,
+                        baselines=tuple(dict.fromkeys(peers)))
