@@ -106,6 +106,8 @@ def load_gold(path: str | Path, documents: Mapping[str, Document]) -> list[GoldQ
         lines = path.read_text(encoding="utf-8-sig").splitlines()
     except OSError as exc:
         raise GoldFormatError(f"cannot read gold file {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise GoldFormatError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason})") from exc
     for lineno, line in enumerate(lines, 1):
         if not line.strip():
             continue

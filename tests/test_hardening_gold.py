@@ -58,8 +58,6 @@ def test_a_missing_file_is_named(tmp_path: Path) -> None:
         load_gold(tmp_path / "missing.jsonl", {})
 
 
-@pytest.mark.xfail(strict=True, reason="eval/gold.py lets UnicodeDecodeError through (reported to the harness "
-                                       "engineer); flips to a pass when it names the file")
 def test_a_file_that_is_not_utf8_is_named(tmp_path: Path) -> None:
     path = tmp_path / "gold.jsonl"
     path.write_bytes(json.dumps(GOOD).encode() + b"\n" + b'{"id": "caf\xe9"}\n')
