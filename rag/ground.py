@@ -112,6 +112,14 @@ def _numbers(text: str) -> set[str]:
     return {n.replace(",", "").rstrip(".") for n in _NUMBER.findall(text)}
 
 
+_NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w'’-]+")
+
+
+def _names(claim: str, terms: Terms) -> set[str]:
+    """Terms of the capitalised words inside a claim (not its first word): names, places, organisations."""
+    return {t for m in _NAME.finditer(claim.strip()) for t in terms(m.group(0))}
+
+
 def _markers(text: str) -> list[int]:
     out: list[int] = []
     for m in _MARKERS.finditer(text):
@@ -183,6 +191,8 @@ def _best_spans(
         return ()
     if not _numbers(claim) <= _numbers(quoted):
         return ()  # a number the sources do not give: invented or miscopied
+    if not _names(claim, terms) <= set(terms(quoted)):
+        return ()  # a name the sources do not give ("signed in Geneva"): invented
     if bool(_NEGATION.search(claim)) != any(_NEGATION.search(r[7]) for r in chosen):
         return ()  # "did not sign" is not supported by "signed", nor the reverse
     needed = params.min_cosine_strong if share >= params.strong_coverage else params.min_cosine
