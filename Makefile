@@ -1,6 +1,6 @@
 # Two commands for a newcomer on a fresh machine:
 #   make chat   set up .venv, build the index on seeds/ if needed, serve the chat on http://127.0.0.1:7860
-#   make test   set up .venv (and Debian's Chromium for the browser tests), then run the whole test suite
+#   make test   set up .venv (and Debian's Chromium for the browser tests), then ruff, mypy and the whole test suite
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -35,6 +35,7 @@ lint: setup
 
 test: setup chromium
 	$(BIN)/ruff check .
+	$(BIN)/mypy rag ui eval bench
 	$(BIN)/pytest -q
 
 eval: setup

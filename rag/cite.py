@@ -45,11 +45,15 @@ def verify(text: str, citations: Sequence[Citation], documents: Mapping[str, Doc
             raise CitationError(f"citation [{c.marker}] points at unknown document {c.doc_id!r}")
         if doc.text[c.start:c.end] != c.quote:
             raise CitationError(f"citation [{c.marker}] quote differs from {c.doc_id}[{c.start}:{c.end}]")
-    # A quote may itself contain "[3]" (footnotes): only markers outside the quoted words count.
-    rest = text
-    for c in sorted(citations, key=lambda c: -len(c.quote)):
-        rest = rest.replace(c.quote, " ")
-    markers = [int(m) for m in MARKER.findall(rest)]
+    # A quote may itself contain "[3]" (footnotes): a marker lying wholly inside a quote's words is not one.
+    inside: list[tuple[int, int]] = []
+    for c in citations:
+        i = text.find(c.quote)
+        while i >= 0:
+            inside.append((i, i + len(c.quote)))
+            i = text.find(c.quote, i + 1)
+    markers = [int(m.group(1)) for m in MARKER.finditer(text)
+               if not any(a <= m.start() and m.end() <= b for a, b in inside)]
     expected = list(range(1, len(citations) + 1))
     if markers != expected or [c.marker for c in citations] != expected:
         raise CitationError(f"markers {markers} do not map one-to-one onto citations {expected}")

@@ -119,3 +119,10 @@ def test_brackets_inside_a_quote_are_not_markers() -> None:
     verify("The report [3] says so. [1]", [c], {"d": doc})
     with pytest.raises(CitationError, match="one-to-one"):
         verify("The report [3] says so. [1] [2]", [c], {"d": doc})
+
+
+def test_a_quote_that_is_a_marker_digit_still_counts_its_marker() -> None:
+    from rag.records import Document
+
+    doc = Document(id="d", title="t", text="1")
+    verify("1 [1]", [Citation(marker=1, doc_id="d", title="t", start=0, end=1, quote="1")], {"d": doc})
