@@ -1,0 +1,158 @@
+"""The scale points: vector search on real embeddings (bench/search.py), and whole ask() calls on an index
+of 100k and 1M passages.
+
+The ask() index at N passages is the real squad-dev + news-rtqa index (built by the engine: documents,
+passages, sentences, vectors) copied with distinct document and passage ids until it holds N passages. The
+store is of the kind `FaissStore.kind_for(N)` picks, built from the copied real vectors; BM25 is built over
+all N passage texts with the engine's own `LexicalIndex.build`; the copies' sentence keys point at the real
+sentence vectors (answer selection reads a few dozen rows of them per question, whatever their number).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .measure import Timing, peak_rss_mib, rss_mib
+
+
+def timing_breakdown(answers: Sequence[Any]) -> dict[str, float]:
+    """Median of each stage the engine times (Answer.timings), over `answers`."""
+    keys: dict[str, list[float]] = {}
+    for a in answers:
+        for key, v in dict(getattr(a, "timings", {}) or {}).items():
+            if isinstance(v, int | float):
+                keys.setdefault(key, []).append(float(v))
+    return {k: round(statistics.median(v), 3) for k, v in keys.items()}
+
+
+def replicated_index(index_dirs: Sequence[str], n: int) -> Any:
+    """An in-memory `Index` of exactly `n` passages: the indexes in `index_dirs`, merged and copied."""
+    from rag.index import Index
+    from rag.lexical import LexicalIndex
+    from rag.records import Document, Passage
+    from rag.store import FaissStore
+
+    bases = [Index.load(d) for d in index_dirs]
+    units: list[tuple[Document, list[Passage], np.ndarray]] = []
+    sent_rows: dict[tuple[str, int, int], int] = {}
+    sent_blocks = []
+    offset = 0
+    for b in bases:
+        assert isinstance(b.store, FaissStore)
+        vecs, ids = b.store.vectors(), b.store.ids()
+        row_of = {int(i): r for r, i in enumerate(ids)}
+        sent_blocks.append(np.asarray(b.sentence_vectors, dtype=np.float32))
+        for key, r in b._sentence_row.items():
+            sent_rows[key] = offset + r
+        offset += len(b.sentence_vectors)
+        by_doc: dict[str, list[Passage]] = {}
+        for p in sorted(b.passages.values(), key=lambda p: p.id):
+            by_doc.setdefault(p.doc_id, []).append(p)
+        for doc_id, ps in by_doc.items():
+            units.append((b.documents[doc_id], ps, vecs[[row_of[p.id] for p in ps]]))
+    base_vectors = np.concatenate([u[2] for u in units])
+    unit_start = np.cumsum([0] + [len(u[1]) for u in units[:-1]])
+    documents: dict[str, Document] = {}
+    passages: dict[int, Passage] = {}
+    rows: dict[tuple[str, int, int], int] = {}
+    take: list[int] = []
+    copy = 0
+    while len(passages) < n:
+        for (doc, ps, _), start in zip(units, unit_start, strict=True):
+            did = doc.id if copy == 0 else f"{doc.id}#{copy}"
+            documents[did] = doc if copy == 0 else Document(did, doc.title, doc.text, doc.meta)
+            for j, p in enumerate(ps):
+                pid = len(passages)
+                passages[pid] = Passage(pid, did, p.start, p.end, p.text, p.sentences)
+                take.append(int(start) + j)
+                for s, e in p.sentences:
+                    rows[(did, s, e)] = sent_rows[(doc.id, s, e)]
+                if len(passages) == n:
+                    break
+            if len(passages) == n:
+                break
+        copy += 1
+    t0 = time.perf_counter()
+    store = FaissStore(bases[0].dim, kind=FaissStore.kind_for(n))
+    store.add(np.arange(n, dtype=np.int64), base_vectors[take])
+    store_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    lexical = LexicalIndex.build([passages[i].text for i in range(n)], list(range(n)))
+    bm25_s = time.perf_counter() - t0
+    index = Index(
+        model=bases[0].model, dim=bases[0].dim, chunking=bases[0].chunking, store=store,
+        documents=documents, passages=passages, sentence_keys=[],
+        sentence_vectors=np.concatenate(sent_blocks), next_id=n, corpus=(), lexical=lexical,
+        _sentence_row=rows,
+    )
+    index.build_seconds = {"store_s": round(store_s, 2), "bm25_s": round(bm25_s, 2)}  # type: ignore[attr-defined]
+    return index
+
+
+def ask_at_scale(a: dict[str, Any]) -> dict[str, Any]:
+    """ask() latency on a copied index of a["n"] passages, over gold questions of both benchmarks."""
+    from rag.embed import SentenceTransformerEmbedder
+    from rag.engine import Engine
+
+    from .corpora import corpora, gold_questions
+
+    n = int(a["n"])
+    rss0 = rss_mib()
+    t0 = time.perf_counter()
+    index = replicated_index(a["index_dirs"], n)
+    assemble_s = time.perf_counter() - t0
+    rss_index = rss_mib() - rss0
+    engine = Engine(index, SentenceTransformerEmbedder())
+    engine.embedder.embed(["warm up"])
+    questions: list[str] = []
+    for name in ("squad-dev", "news-rtqa"):
+        questions += [t for t, _ in gold_questions(corpora()[name], limit=a.get("questions", 100) // 2)]
+    for q in questions[:5]:
+        engine.ask(q)
+    lat, answers = [], []
+    for q in questions:
+        t1 = time.perf_counter()
+        answers.append(engine.ask(q))
+        lat.append((time.perf_counter() - t1) * 1000)
+    store = index.store
+    return {
+        "n": n, "store": store.kind, "nprobe": getattr(store, "nprobe", None),
+        "vector_memory_mib": round(store.memory_bytes() / 2**20, 1), "ask": Timing(tuple(lat)).to_dict(),
+        "breakdown_ms": timing_breakdown(answers), "questions": len(questions),
+        "assemble_s": round(assemble_s, 1), **index.build_seconds,
+        "index_rss_mib": round(rss_index, 1), "peak_rss_mib": round(peak_rss_mib(), 1),
+    }
+
+
+def search_sweep(a: dict[str, Any]) -> dict[str, Any]:
+    """Flat against ivf-sq8 at growing sizes of real vectors, then the 1M point."""
+    from rag.embed import SentenceTransformerEmbedder
+
+    from .corpora import query_texts, scale_texts
+    from .search import cached_vectors, measure_point
+
+    emb = SentenceTransformerEmbedder()
+    real = int(a.get("real", 100_000))
+    texts = scale_texts(real, count_tokens=emb.count_tokens)
+    base = cached_vectors("scale", texts, emb, progress=True)
+    queries = cached_vectors("queries", query_texts(int(a.get("queries", 500))), emb)
+    rows = []
+    kinds = ("flat", "ivf-sq8", "hnsw") if a.get("hnsw") else ("flat", "ivf-sq8")
+    for n in a.get("sizes", [10_000, 25_000, 50_000, 100_000]):
+        if n <= len(base):
+            rows.append(measure_point(base, queries, n, kinds=kinds, probes=a.get("probes", ())))
+    for n in a.get("tiled", [1_000_000]):
+        rows.append(measure_point(base, queries, n, probes=a.get("probes", ()), latency_queries=200))
+    return {"real_vectors": len(base), "queries": len(queries), "points": rows,
+            "peak_rss_mib": round(peak_rss_mib(), 1)}
+
+
+def scale_task(a: dict[str, Any]) -> dict[str, Any]:
+    if a.get("what") == "ask":
+        return ask_at_scale(a)
+    return search_sweep(a)
