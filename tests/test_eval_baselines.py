@@ -4,6 +4,7 @@ through the real model on the seed article (needs the optional `baselines` extra
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
 import importlib.util
 import json
 from pathlib import Path
@@ -32,12 +33,21 @@ def test_offset_mapper_checks_recorded_offsets_and_falls_back_to_search() -> Non
 def test_missing_peer_packages_say_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     real_find, real_import = importlib.util.find_spec, importlib.import_module
 
+    # Whatever this machine has installed: LangChain's packages present, LlamaIndex's missing.
+    import types
+
     def find(name: str, *args: object) -> object:
-        return None if name.startswith("llama_index") else real_find(name, *args)
+        if name.startswith("llama_index"):
+            return None
+        if name.startswith("langchain"):
+            return importlib.machinery.ModuleSpec(name, None)
+        return real_find(name, *args)
 
     def load(name: str, *args: object) -> object:
         if name.startswith("llama_index"):
             raise ImportError(name)
+        if name.startswith("langchain"):
+            return types.ModuleType(name)
         return real_import(name, *args)
 
     monkeypatch.setattr(importlib.util, "find_spec", find)
