@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from rag.records import Answer, Document
+from rag.records import Answer, Document, Span  # Span: a passage or a citation as a document range
 
 from .gold import Evidence, GoldQuestion, normalize_answer, overlaps
 
@@ -27,16 +27,6 @@ METRIC_KEYS = (
     "latency_p95_ms", "build_s",
 )
 RATE_KEYS = frozenset(METRIC_KEYS[:11])
-
-
-@dataclass(frozen=True, slots=True)
-class Span:
-    """A retrieved passage or a citation: a character range of a document, with its text."""
-
-    doc_id: str
-    start: int
-    end: int
-    text: str
 
 
 @dataclass(frozen=True, slots=True)
