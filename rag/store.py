@@ -8,8 +8,9 @@ measures on real MiniLM embeddings (bench/search.py):
 - "flat": exact search, float32. A scan reads every vector (1.5 KiB each), so its time grows with the archive:
   ~1 ms at 10k vectors, 5.5 ms at 50k, 11 ms at 100k, 106 ms at 1M (1.4 GiB).
 - "ivf-sq8": an inverted file (k-means cells, `nprobe` of them scanned a query) of 8-bit scalar-quantised
-  vectors: 384 bytes a vector, so 1M passages take 395 MiB; a query scans 1/16 of the cells: 0.25 ms and
-  recall@10 0.977 against exact search at 100k real vectors, 2.1 ms and 0.986 at 1M (tiled, see bench/search.py).
+  vectors: 384 bytes a vector, so 1M passages take 395 MiB; a query scans 1/8 of the cells: 0.4 ms and
+  recall@10 0.989 against exact search at 100k real vectors, ~4 ms and 0.986 at 1M (tiled, see bench/search.py).
+  (HNSW over float32 reached 0.997 at 100k in the same time, for 4x the memory: bench/search.py --hnsw.)
 - "hnsw": an HNSW graph over float32 vectors, still read and searched but no longer chosen by size: it keeps
   every float32 vector (1.4 GiB at 1M) besides its graph, over the 1 GiB a million passages may take.
 """
@@ -34,8 +35,9 @@ EXACT_MAX = 50_000
 _TRAIN_PER_CELL = 48
 _TRAIN_ITERATIONS = 12
 # Cells scanned per query, as a share of all cells. On real MiniLM vectors (bench/search.py, 100k, 1024 cells)
-# 1/64 of the cells gave recall@10 0.94, 1/32 0.96, 1/16 0.977 at 0.2 ms a query: scanning is cheap, recall is not.
-_PROBE_SHARE = 1 / 16
+# 1/64 of the cells gave recall@10 0.94, 1/32 0.96, 1/16 0.977, 1/8 0.989 at 0.4 ms a query (at 1M, 1/8:
+# ~4 ms): scanning is cheap next to the rest of ask(), recall is not.
+_PROBE_SHARE = 1 / 8
 _MIN_PROBE = 16
 
 

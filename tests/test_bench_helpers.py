@@ -3,13 +3,8 @@ tiled set, the table and the target checks — and one search measurement on rea
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # until bench/ is an installed package
 
 from bench.measure import Timing, percentile, ratio
 from bench.report import sections, table, targets

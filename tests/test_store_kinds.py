@@ -28,7 +28,7 @@ def test_kind_for_size() -> None:
     assert FaissStore.kind_for(EXACT_MAX) == "flat"
     assert FaissStore.kind_for(EXACT_MAX + 1) == "ivf-sq8"
     assert nlist_for(100_000) == 1024 and nlist_for(1_000_000) == 4096
-    assert 1 <= nprobe_for(64) <= 64 and nprobe_for(4096) < 4096
+    assert 1 <= nprobe_for(64) <= 64 and nprobe_for(4096) == 512 and nprobe_for(1024) == 128
     with pytest.raises(ValueError, match="unknown FAISS index kind"):
         FaissStore(8, kind="lsh")
 
