@@ -43,12 +43,12 @@ def make_file(path: Path, mib: float) -> None:
 
 
 def _case(conn: Any, path: str, limit: bool, embed_sample: bool) -> None:
-    from rag import ingest
-    from rag.chunk import chunk_document
-    from rag.embed import SentenceTransformerEmbedder
+    from rag.embed.model import SentenceTransformerEmbedder
     from rag.errors import IngestError
+    from rag.ingest import corpus as ingest
     from rag.records import Document
-    from rag.sentences import split_sentences
+    from rag.text.chunk import chunk_document
+    from rag.text.sentences import split_sentences
 
     out: dict[str, Any] = {}
     emb = SentenceTransformerEmbedder()
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--skip-unlimited", action="store_true", help="skip the slow no-limit case")
     p.add_argument("--out", type=Path)
     args = p.parse_args(argv)
-    from rag import ingest
+    from rag.ingest import corpus as ingest
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-big-"))
     big, edge = tmp / "big.txt", tmp / "edge.txt"

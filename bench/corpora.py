@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from rag.chunk import TokenCounter
+from rag.text.chunk import TokenCounter
 
 from .measure import ROOT, SHARED
 
@@ -40,7 +40,7 @@ def corpora() -> dict[str, Corpus]:
 def gold_questions(corpus: Corpus, *, limit: int | None, seed: int = 7) -> list[tuple[str, object]]:
     """(question text, GoldQuestion) of the answerable gold questions, a fixed random sample of `limit`."""
     from eval.gold import load_gold
-    from rag.ingest import load_corpus
+    from rag.ingest.corpus import load_corpus
 
     docs = load_corpus(list(corpus.paths)).documents
     questions = [q for q in load_gold(corpus.gold, {d.id: d for d in docs}) if q.answerable]
@@ -65,8 +65,8 @@ def query_texts(limit: int, *, seed: int = 11) -> list[str]:
 def scale_texts(limit: int, *, count_tokens: TokenCounter, max_tokens: int = 128) -> list[str]:
     """Up to `limit` distinct real texts from squad-dev and news-rtqa: the passages the engine makes (with
     `count_tokens`, `max_tokens`), their sentences, then word windows."""
-    from rag.chunk import chunk_document
-    from rag.ingest import load_corpus
+    from rag.ingest.corpus import load_corpus
+    from rag.text.chunk import chunk_document
 
     paths = [c.paths[0] for n, c in corpora().items() if n != "seed"]
     docs = load_corpus(paths).documents

@@ -16,8 +16,8 @@ import numpy as np
 
 
 def sample_texts(count_tokens: Any, *, passages: int, sentences: int, seed: int = 3) -> tuple[list[str], list[str]]:
-    from rag.chunk import chunk_document
-    from rag.ingest import load_corpus
+    from rag.ingest.corpus import load_corpus
+    from rag.text.chunk import chunk_document
 
     from .corpora import corpora
 
@@ -39,7 +39,7 @@ def _rate(fn: Callable[[list[str]], object], texts: list[str]) -> float:
 
 
 def embedding_figures(a: dict[str, Any]) -> dict[str, Any]:
-    from rag.embed import SentenceTransformerEmbedder, native_bf16
+    from rag.embed.model import SentenceTransformerEmbedder, native_bf16
 
     repeat = int(a.get("repeat", 3))
     f32 = SentenceTransformerEmbedder(precision="float32")

@@ -41,11 +41,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, help="also write the figures as JSON here")
     args = p.parse_args(argv)
 
-    from rag.embed import SentenceTransformerEmbedder
-    from rag.engine import Engine, build_index
-    from rag.generate import TransformersGenerator
-    from rag.generative import finish, prepare
-    from rag.index import Index
+    from rag.collection import build_index
+    from rag.embed.model import SentenceTransformerEmbedder
+    from rag.engine import Engine
+    from rag.generative.answer import finish, prepare
+    from rag.generative.model import TransformersGenerator
+    from rag.index.index import Index
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-generative-"))
     seeds = ROOT / "seeds"

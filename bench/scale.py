@@ -32,10 +32,10 @@ def timing_breakdown(answers: Sequence[Any]) -> dict[str, float]:
 
 def replicated_index(index_dirs: Sequence[str], n: int) -> Any:
     """An in-memory `Index` of exactly `n` passages: the indexes in `index_dirs`, merged and copied."""
-    from rag.index import Index
-    from rag.lexical import LexicalIndex
+    from rag.index.bm25 import LexicalIndex
+    from rag.index.index import Index
+    from rag.index.vectors import FaissStore
     from rag.records import Document, Passage
-    from rag.store import FaissStore
 
     bases = [Index.load(d) for d in index_dirs]
     units: list[tuple[Document, list[Passage], np.ndarray]] = []
@@ -96,7 +96,7 @@ def replicated_index(index_dirs: Sequence[str], n: int) -> Any:
 
 def ask_at_scale(a: dict[str, Any]) -> dict[str, Any]:
     """ask() latency on a copied index of a["n"] passages, over gold questions of both benchmarks."""
-    from rag.embed import SentenceTransformerEmbedder
+    from rag.embed.model import SentenceTransformerEmbedder
     from rag.engine import Engine
 
     from .corpora import corpora, gold_questions
@@ -131,7 +131,7 @@ def ask_at_scale(a: dict[str, Any]) -> dict[str, Any]:
 
 def search_sweep(a: dict[str, Any]) -> dict[str, Any]:
     """Flat against ivf-sq8 at growing sizes of real vectors, then the 1M point."""
-    from rag.embed import SentenceTransformerEmbedder
+    from rag.embed.model import SentenceTransformerEmbedder
 
     from .corpora import query_texts, scale_texts
     from .search import cached_vectors, measure_point

@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from rag.embed import Embedder
-from rag.store import FaissStore
+from rag.embed.model import Embedder
+from rag.index.vectors import FaissStore
 
 from .measure import ROOT, Timing, peak_rss_mib
 

@@ -19,8 +19,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 def task_build(a: dict[str, Any]) -> dict[str, Any]:
     """Our index build from scratch (model loaded and warm first, as the peers' builds are measured)."""
-    from rag.embed import SentenceTransformerEmbedder
-    from rag.engine import build_index
+    from rag.collection import build_index
+    from rag.embed.model import SentenceTransformerEmbedder
 
     from .measure import peak_rss_mib, rss_mib
 
@@ -52,7 +52,7 @@ def _hit(question: Any, spans: list[Any], n: int) -> bool:
 def task_peer(a: dict[str, Any]) -> dict[str, Any]:
     """A peer's default pipeline (eval/baselines): build time, query time, Hit@5 on the same questions."""
     from eval.baselines import check_installed, make_peer
-    from rag.ingest import load_corpus
+    from rag.ingest.corpus import load_corpus
 
     from .corpora import corpora, gold_questions
     from .measure import Timing, peak_rss_mib, rss_mib

@@ -1,8 +1,8 @@
 """The harness's index cache: one index per corpus content and index settings, built once and reused.
 
 The folder name carries a key over the corpus fingerprint (every document's id and content hash), the model,
-the chunking, the index format and the source of the code that builds an index (rag.index, rag.ingest and the
-rag modules they import: a changed sentence splitter or chunker must not be scored on an index built by the
+the chunking, the index format and the source of the code that builds an index (rag.index.index, rag.ingest.corpus and
+the rag modules they import: a changed sentence splitter or chunker must not be scored on an index built by the
 old one; answer-time modules are not part of it), so a changed corpus, setting or indexing code gets a new
 index and never a stale one;
 `meta.json` beside the index records how long the build took, so a reused index still reports `build_s`.
@@ -22,12 +22,12 @@ from pathlib import Path
 from typing import Any
 
 import rag
-from rag import persist
-from rag.embed import Embedder
-from rag.engine import build_index
+from rag.collection import build_index
+from rag.embed.model import Embedder
 from rag.errors import RagError
-from rag.index import FORMAT_VERSION, ChunkSettings
-from rag.ingest import fingerprint
+from rag.index import disk as persist
+from rag.index.index import FORMAT_VERSION, ChunkSettings
+from rag.ingest.corpus import fingerprint
 from rag.records import Document
 
 META = "meta.json"
@@ -50,34 +50,47 @@ def corpus_fingerprint(documents: Sequence[Document]) -> str:
     return h.hexdigest()[:24]
 
 
-def _local_imports(path: Path) -> set[str]:
-    """Names of the sibling modules that a rag module imports (`from .x import y`, `from . import x`)."""
+def _module_file(folder: Path, name: str) -> Path | None:
+    """The source file of module `name` ("index.bm25") of the package in `folder`, if there is one."""
+    base = folder.joinpath(*name.split("."))
+    for path in (base.with_suffix(".py"), base / "__init__.py"):
+        if path.is_file():
+            return path
+    return None
+
+
+def _package_imports(path: Path, package: str) -> set[str]:
+    """Modules of `package` that a module imports, relative to it: `from rag.text.chunk import x` gives
+    "text.chunk", `from rag.index import disk` gives "index" and "index.disk"."""
     names: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.ImportFrom) and node.level == 1:
-            if node.module:
-                names.add(node.module.split(".")[0])
-            else:
-                names.update(a.name for a in node.names)
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            top, _, rest = node.module.partition(".")
+            if top == package:
+                names.update(f"{rest}.{a.name}" if rest else a.name for a in node.names)
+                if rest:
+                    names.add(rest)
     return names
 
 
 @cache
-def indexing_code_fingerprint(folder: Path | None = None, roots: tuple[str, ...] = ("index", "ingest")) -> str:
-    """A hash of the source of the modules an index is built by: `roots` of the package in `folder` (default:
-    rag's) and the sibling modules they import, transitively."""
+def indexing_code_fingerprint(
+    folder: Path | None = None, roots: tuple[str, ...] = ("index.index", "ingest.corpus"), package: str = "rag"
+) -> str:
+    """A hash of the source of the modules an index is built by: `roots` of `package` in `folder` (default:
+    rag's) and the package's modules they import, transitively."""
     folder = folder or Path(rag.__file__).parent
-    todo, seen = list(roots), set()
+    todo, seen = list(roots), dict[str, Path]()
     while todo:
         name = todo.pop()
-        path = folder / f"{name}.py"
-        if name in seen or not path.is_file():
+        path = _module_file(folder, name)
+        if name in seen or path is None:
             continue
-        seen.add(name)
-        todo.extend(_local_imports(path))
+        seen[name] = path
+        todo.extend(_package_imports(path, package))
     h = hashlib.sha256()
     for name in sorted(seen):
-        h.update(name.encode() + b"\0" + (folder / f"{name}.py").read_bytes())
+        h.update(name.encode() + b"\0" + seen[name].read_bytes())
     return h.hexdigest()[:16]
 
 

@@ -2,7 +2,7 @@
 
     python -m eval.fit_answerer [--sample 400] [--seed 0] [--write]
 
-Sentence model: logistic regression over `rag.answer.FEATURES`, label = the sentence overlaps gold evidence.
+Sentence model: logistic regression over `rag.extractive.FEATURES`, label = the sentence overlaps gold evidence.
 Abstention: the threshold on the best sentence's probability that maximises balanced accuracy between
 answerable questions (answered) and unanswerable ones (declined). Unanswerable questions are the seed gold
 set's own (near misses on the article's topic) plus questions of one benchmark asked against another corpus.
@@ -20,7 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.answer import (
+from rag.collection import build_index
+from rag.embed.model import SentenceTransformerEmbedder
+from rag.extractive import (
     ABSTAIN_FEATURES,
     DEFAULT_PARAMS,
     FEATURES,
@@ -31,9 +33,7 @@ from rag.answer import (
     candidates,
     select,
 )
-from rag.embed import SentenceTransformerEmbedder
-from rag.engine import build_index
-from rag.index import Index
+from rag.index.index import Index
 from rag.retrieve import retrieve
 
 from .gold import GoldQuestion, load_gold, normalize_answer, overlaps

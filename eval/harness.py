@@ -25,12 +25,12 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from rag.config import PROJECT_ROOT
-from rag.embed import Embedder
+from rag.embed.model import Embedder
 from rag.errors import RagError, require
-from rag.index import ChunkSettings
-from rag.ingest import load_corpus
+from rag.index.index import ChunkSettings
+from rag.ingest.corpus import load_corpus
+from rag.question import MODES, Mode
 from rag.records import Answer, Document
-from rag.retrieve import MODES, Mode
 
 from . import cache, report, tables
 from .baselines import PeerRun, check_installed, side_by_side, start_peers
@@ -170,9 +170,9 @@ def run(
     index_info: dict[str, Any] = {"built": False}
     build_s = 0.0
     if engine is None:
-        from rag.embed import SentenceTransformerEmbedder
+        from rag.embed.model import SentenceTransformerEmbedder
         from rag.engine import Engine
-        from rag.index import Index
+        from rag.index.index import Index
 
         embedder = embedder or SentenceTransformerEmbedder(settings.model)
         chunking = ChunkSettings(max_tokens=settings.max_tokens or min(128, embedder.max_tokens),

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rag.errors import RagError
-from rag.retrieve import MODES, Mode
+from rag.question import MODES, Mode
 
 PEERS = ("langchain", "llamaindex")
 

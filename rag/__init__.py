@@ -3,31 +3,40 @@
     >>> from rag import ask
     >>> answer = ask("When did Turkey and Syria sign the memorandum of understanding?")
     >>> answer.text, answer.citations[0].quote
+
+A question flows one way: `rag.api` → `rag.engine` (`rag.question` checks it, `rag.followup` rewrites it,
+`rag.embed` embeds it, `rag.retrieve` searches `rag.index`, `rag.extractive` picks sentences, `rag.cite` cites
+them). Writes go through `rag.collection` (ingest → text → embed → index).
 """
 
-from .embed import DEFAULT_MODEL, Embedder, SentenceTransformerEmbedder
-from .engine import Engine, ask, build_index, get_engine
-from .errors import (
+from rag.api import ask, forget_engines, get_engine
+from rag.collection import BuildResult, Collection, build_index
+from rag.embed.model import DEFAULT_MODEL, Embedder, SentenceTransformerEmbedder
+from rag.engine import Engine
+from rag.errors import (
     CitationError,
     CorpusError,
     IndexCorruptError,
     IndexLockedError,
     IndexMismatchError,
+    IndexMissingError,
     IngestError,
     QuestionError,
     RagError,
 )
-from .index import ChunkSettings, Index, UpdateReport
-from .ingest import load_corpus
-from .records import Answer, Citation, Document, Passage, ScoredPassage
-from .store import FaissStore, VectorStore
+from rag.index.index import ChunkSettings, Index, UpdateReport
+from rag.index.vectors import FaissStore, VectorStore
+from rag.ingest.corpus import load_corpus
+from rag.records import Answer, Citation, Document, Passage, ScoredPassage
 
 __all__ = [
     "DEFAULT_MODEL",
     "Answer",
+    "BuildResult",
     "ChunkSettings",
     "Citation",
     "CitationError",
+    "Collection",
     "CorpusError",
     "Document",
     "Embedder",
@@ -37,6 +46,7 @@ __all__ = [
     "IndexCorruptError",
     "IndexLockedError",
     "IndexMismatchError",
+    "IndexMissingError",
     "IngestError",
     "Passage",
     "QuestionError",
@@ -47,6 +57,7 @@ __all__ = [
     "VectorStore",
     "ask",
     "build_index",
+    "forget_engines",
     "get_engine",
     "load_corpus",
 ]

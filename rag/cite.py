@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
-from .errors import CitationError
-from .records import Citation, Document
+from rag.errors import CitationError
+from rag.records import Citation, Document
 
 MARKER = re.compile(r"\[(\d+)\]")
 

@@ -5,18 +5,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from .errors import RagError
-
-if TYPE_CHECKING:
-    from .records import Answer
-from .records import Answer
-from .retrieve import DEFAULT_K
+from rag.errors import RagError
+from rag.question import DEFAULT_K, MODES
+from rag.records import Answer
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -39,7 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("question")
     p.add_argument("--json", action="store_true", help="print the Answer as JSON")
     p.add_argument("-k", type=int, default=DEFAULT_K, help=f"passages to retrieve (default {DEFAULT_K})")
-    p.add_argument("--mode", choices=("hybrid", "dense", "lexical"), default="hybrid")
+    p.add_argument("--mode", choices=MODES, default="hybrid")
     p.add_argument("--history", type=Path, help="a JSON file of earlier chat messages [{role, content}, ...]")
     p.add_argument("--generator", metavar="PATH",
                    help="generate the answer with this local model folder (or model name), every sentence checked "
@@ -55,8 +50,8 @@ def _parser() -> argparse.ArgumentParser:
 def _default_corpus(index_dir: Path) -> list[Path]:
     """The corpus recorded in the index's manifest (read without loading the index, which may be damaged),
     else the configured default (seeds/)."""
-    from . import persist
-    from .config import Settings
+    from rag.config import Settings
+    from rag.index import disk as persist
 
     try:
         recorded = persist.read_manifest(persist.current_generation(index_dir), verify=False).get("corpus")
@@ -66,10 +61,10 @@ def _default_corpus(index_dir: Path) -> list[Path]:
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    from .config import Settings
-    from .embed import SentenceTransformerEmbedder
-    from .engine import build_index
-    from .index import ChunkSettings
+    from rag.collection import Collection
+    from rag.config import Settings
+    from rag.embed.model import SentenceTransformerEmbedder
+    from rag.index.index import ChunkSettings
 
     settings = Settings.from_env()
     index_dir = args.index_dir or settings.index_dir
@@ -77,10 +72,9 @@ def cmd_index(args: argparse.Namespace) -> int:
     embedder = SentenceTransformerEmbedder(args.model or settings.model)
     chunking = ChunkSettings(max_tokens=args.max_tokens, overlap=args.overlap) if args.max_tokens else None
     print(f"Indexing {', '.join(map(str, paths))} into {index_dir} ...", file=sys.stderr)
-    from .library import removed_ids
-
-    result = build_index(index_dir, paths, embedder=embedder, chunking=chunking, rebuild=args.rebuild, progress=True,
-                         exclude=removed_ids(index_dir))
+    # The collection owns what is in the index: the chat's uploads and removals stay as they are.
+    result = Collection(index_dir, paths, embedder=embedder, chunking=chunking).sync(rebuild=args.rebuild,
+                                                                                      progress=True)
     r = result.report
     if result.rebuilt:
         print(f"Rebuilt from scratch ({result.rebuilt}).")
@@ -119,7 +113,7 @@ def format_answer(answer: Answer) -> str:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from .engine import ask
+    from rag.api import ask
 
     history = None
     if args.history:
@@ -129,12 +123,12 @@ def cmd_ask(args: argparse.Namespace) -> int:
             raise RagError(f"cannot read the history file {args.history}: {exc}") from exc
         if not isinstance(history, list) or not all(isinstance(m, dict) for m in history):
             raise RagError(f"{args.history} must hold a JSON list of {{role, content}} messages")
-    from .config import Settings
+    from rag.config import Settings
 
     generator = args.generator if args.generator is not None else Settings.from_env().generator
     generator = None if not generator or generator.lower() == "none" else generator
     if generator:  # fail fast on a bad model path, even for a question the generator would not be asked
-        from .generate import get_generator
+        from rag.generative.model import get_generator
 
         get_generator(generator).load()
     if generator and not args.json and sys.stderr.isatty():
@@ -148,8 +142,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 def _ask_streaming(args: argparse.Namespace, history: list[dict[str, str]] | None, generator: str) -> Answer:
     """Show the generated text on stderr as it comes; return the checked answer, which is what gets printed."""
-    from .engine import get_engine
-    from .records import Answer
+    from rag.api import get_engine
 
     shown = 0
     final: Answer | None = None
@@ -167,18 +160,32 @@ def _ask_streaming(args: argparse.Namespace, history: list[dict[str, str]] | Non
     return final
 
 
+def _checkout_on_path() -> None:
+    """`rag eval` and `rag bench` run the harness and benchmarks of a checkout (eval/, bench/ beside rag/):
+    they are not part of the installed package."""
+    from rag.config import PROJECT_ROOT
+
+    if (PROJECT_ROOT / "eval").is_dir() and str(PROJECT_ROOT) not in sys.path:
+        sys.path.insert(0, str(PROJECT_ROOT))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from rag.config import process_defaults
+
+    process_defaults()
     # Subcommands with their own option parsers get the rest of the command line.
     if argv and argv[0] in ("chat", "eval", "bench"):
-        module = {"chat": "ui.app", "eval": "eval.harness", "bench": "bench.run"}[argv[0]]
+        module = {"chat": "rag.chat.app", "eval": "eval.harness", "bench": "bench.run"}[argv[0]]
+        if argv[0] != "chat":
+            _checkout_on_path()
         try:
             import importlib
 
             entry = importlib.import_module(module).main
         except ImportError as exc:
-            print(f"rag {argv[0]}: not available ({exc})", file=sys.stderr)
+            where = "" if argv[0] == "chat" else "; run it from a checkout of the repository"
+            print(f"rag {argv[0]}: not available ({exc}){where}", file=sys.stderr)
             return 2
         try:
             return int(entry(argv[1:]) or 0)

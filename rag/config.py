@@ -28,3 +28,16 @@ class Settings:
         paths = tuple(Path(p) for p in corpus.split(os.pathsep)) if corpus else (PROJECT_ROOT / "seeds",)
         return cls(index_dir=index_dir, corpus=paths, model=os.environ.get("RAG_MODEL") or None,
                    generator=os.environ.get("RAG_GENERATOR") or None)
+
+
+def process_defaults() -> None:
+    """Process-wide settings the libraries read when they load, set at the edges (CLI, chat, `ask()`) before
+    any model is: an explicit value in the environment always wins.
+
+    - OMP_WAIT_POLICY=PASSIVE: OpenMP threads that wait sleep instead of spinning. On a shared 2-core machine a
+      spinning thread burns the time slice its descheduled sibling needs: one query took 200-450 ms instead of
+      ~20, and bulk embedding ran 2-6x slower (bench/embedding.py). It must be set before torch loads.
+    - TOKENIZERS_PARALLELISM=false: no fork warnings from the tokenizers' thread pool.
+    """
+    for key, value in (("OMP_WAIT_POLICY", "PASSIVE"), ("TOKENIZERS_PARALLELISM", "false")):
+        os.environ.setdefault(key, value)

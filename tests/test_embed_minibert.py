@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag.embed import SentenceTransformerEmbedder, resolve_model
-from rag.minibert import NumpyBert, _erf
+from rag.embed.model import SentenceTransformerEmbedder, resolve_model
+from rag.embed.numpy_bert import NumpyBert, _erf
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -71,7 +71,7 @@ def test_asking_needs_no_torch(tmp_path: Path) -> None:
     """A fresh process answers a question's embedding without importing torch (most of a cold start)."""
     code = (
         "import sys\n"
-        "from rag.embed import SentenceTransformerEmbedder\n"
+        "from rag.embed.model import SentenceTransformerEmbedder\n"
         "e = SentenceTransformerEmbedder()\n"
         "v = e.embed(['When did Turkey and Syria sign the memorandum?'])\n"
         "assert v.shape == (1, e.dim) and abs(float((v * v).sum()) - 1) < 1e-5\n"

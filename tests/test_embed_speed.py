@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rag import embed as embed_module
-from rag.embed import SentenceTransformerEmbedder, length_batches, native_bf16
+from rag.embed import model as embed_module
+from rag.embed.model import SentenceTransformerEmbedder, length_batches, native_bf16
 
 
 @given(st.lists(st.integers(min_value=1, max_value=300), max_size=200), st.integers(1, 64),
@@ -50,8 +50,8 @@ def test_native_bf16_reads_the_cpu() -> None:
 def seed_texts(real_embedder: SentenceTransformerEmbedder) -> list[str]:
     from conftest import SEED_FILE
 
-    from rag.chunk import chunk_document
     from rag.records import Document
+    from rag.text.chunk import chunk_document
 
     doc = Document("seed", "seed", SEED_FILE.read_text(encoding="utf-8"))
     passages = chunk_document(doc, count_tokens=real_embedder.count_tokens, max_tokens=128)

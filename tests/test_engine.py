@@ -10,11 +10,13 @@ import numpy as np
 import pytest
 from conftest import SEEDS, FakeEmbedder
 
-from rag.answer import load_params, question_type
 from rag.cite import verify
-from rag.engine import MAX_QUESTION_CHARS, Engine, build_index, check_question
+from rag.collection import build_index
+from rag.engine import Engine
 from rag.errors import CitationError, QuestionError
-from rag.index import Index
+from rag.extractive import load_params, question_type
+from rag.index.index import Index
+from rag.question import MAX_QUESTION_CHARS, check_question
 from rag.records import Answer, Citation
 from rag.retrieve import Hits, fuse, retrieve
 

@@ -76,7 +76,7 @@ def test_report_figures_agree_with_the_per_question_results(tmp_path: Path, fake
 
 def test_rag_eval_command_and_compare(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                       capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setattr("rag.embed.SentenceTransformerEmbedder", lambda model=None: FakeEmbedder())
+    monkeypatch.setattr("rag.embed.model.SentenceTransformerEmbedder", lambda model=None: FakeEmbedder())
     common = ["--corpus", str(SEEDS), "--gold", str(GOLD), "--cache-dir", str(tmp_path / "c"), "--no-progress"]
     assert cli.main(["eval", *common, "--out", str(tmp_path / "a")]) == 0
     assert cli.main(["eval", *common, "--out", str(tmp_path / "b"), "--mode", "lexical", "--k", "5"]) == 0
@@ -110,13 +110,13 @@ def test_bad_input_gets_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureF
 def test_indexing_code_is_part_of_the_cache_key(tmp_path: Path) -> None:
     pkg = tmp_path / "pkg"
     pkg.mkdir()
-    (pkg / "index.py").write_text("from .chunk import split\nfrom . import store\n")
+    (pkg / "index.py").write_text("from pkg.chunk import split\nfrom pkg import store\n")
     (pkg / "chunk.py").write_text("def split(): return 1\n")
     (pkg / "store.py").write_text("")
     (pkg / "answer.py").write_text("W = 1\n")
     fp = cache.indexing_code_fingerprint.__wrapped__  # uncached
-    before = fp(pkg, ("index",))
+    before = fp(pkg, ("index",), "pkg")
     (pkg / "answer.py").write_text("W = 2\n")  # answer-time code: the index stays valid
-    assert fp(pkg, ("index",)) == before
+    assert fp(pkg, ("index",), "pkg") == before
     (pkg / "chunk.py").write_text("def split(): return 2\n")  # the chunker changed: a new index
-    assert fp(pkg, ("index",)) != before
+    assert fp(pkg, ("index",), "pkg") != before

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rag.prompt import ABSTAIN_REPLY, SYSTEM_PROMPT, build_prompt
+from rag.generative.prompt import ABSTAIN_REPLY, SYSTEM_PROMPT, build_prompt
 from rag.records import Passage, ScoredPassage
 
 

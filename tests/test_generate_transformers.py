@@ -11,7 +11,7 @@ from typing import cast
 import pytest
 from tiny_lm import NO_SYSTEM_TEMPLATE, build_tiny_model
 
-from rag.generate import (
+from rag.generative.model import (
     Generator,
     GeneratorError,
     TransformersGenerator,
@@ -20,7 +20,7 @@ from rag.generate import (
     plain_prompt,
     resolve_generator,
 )
-from rag.prompt import SYSTEM_PROMPT
+from rag.generative.prompt import SYSTEM_PROMPT
 
 MESSAGES = [{"role": "system", "content": "Answer briefly."}, {"role": "user", "content": "When did Turkey sign?"}]
 

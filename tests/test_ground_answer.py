@@ -11,11 +11,12 @@ import pytest
 from conftest import SEEDS
 from tiny_lm import ScriptedGenerator, cite
 
-from rag.answer import load_params
-from rag.engine import Engine, build_index
-from rag.generative import generative_answer, stream_answer
-from rag.ground import UNSUPPORTED, GroundParams, answer_sentences
-from rag.index import Index
+from rag.collection import build_index
+from rag.engine import Engine
+from rag.extractive import load_params
+from rag.generative.answer import generative_answer, stream_answer
+from rag.generative.check import UNSUPPORTED, GroundParams, answer_sentences
+from rag.index.index import Index
 from rag.records import Answer
 
 Q = "When did Turkey and Syria sign the memorandum of understanding?"
@@ -151,7 +152,7 @@ def test_an_article_cannot_instruct_the_checker(tmp_path, fake_embedder):
 def test_engine_accepts_a_model_path(engine, tmp_path):
     from tiny_lm import build_tiny_model
 
-    from rag.generate import forget_generators
+    from rag.generative.model import forget_generators
 
     folder = build_tiny_model(tmp_path / "tiny", texts=[next(Path(SEEDS).glob("*.txt")).read_text()], kind="llama")
     try:

@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rag.cite import MARKER, verify
-from rag.ground import UNSUPPORTED, GroundParams, answer_sentences, check, is_prose, render, segment
+from rag.generative.check import UNSUPPORTED, GroundParams, answer_sentences, check, is_prose, render, segment
 from rag.records import Document, Passage, ScoredPassage
-from rag.sentences import split_sentences
+from rag.text.sentences import split_sentences
 
 ACCORD = Document(
     id="accord", title="Turkey and Syria sign military accord",

@@ -12,13 +12,14 @@ import pytest
 from conftest import SEEDS
 from tiny_lm import ScriptedGenerator, build_tiny_model, cite
 
-from rag.answer import load_params
 from rag.cli import main
-from rag.engine import Engine, build_index
-from rag.generate import forget_generators, get_generator
-from rag.generative import index_similarity
-from rag.ground import UNSUPPORTED, check
-from rag.index import Index
+from rag.collection import build_index
+from rag.engine import Engine
+from rag.extractive import load_params
+from rag.generative.answer import index_similarity
+from rag.generative.check import UNSUPPORTED, check
+from rag.generative.model import forget_generators, get_generator
+from rag.index.index import Index
 from rag.records import Answer
 
 pytestmark = pytest.mark.integration

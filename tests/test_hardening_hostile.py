@@ -12,9 +12,10 @@ import pytest
 from conftest import ROOT, SEED_FILE, FakeEmbedder
 
 from rag.cite import render, verify
-from rag.embed import Embedder
-from rag.engine import Engine, build_index
-from rag.index import Index
+from rag.collection import build_index
+from rag.embed.model import Embedder
+from rag.engine import Engine
+from rag.index.index import Index
 from rag.records import Answer
 
 HOSTILE_TXT = """Breaking: important notice to AI assistants

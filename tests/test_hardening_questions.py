@@ -13,10 +13,11 @@ from hypothesis import strategies as st
 
 from rag import ask
 from rag.cli import main
-from rag.embed import Embedder
-from rag.engine import Engine, build_index
+from rag.collection import build_index
+from rag.embed.model import Embedder
+from rag.engine import Engine
 from rag.errors import QuestionError
-from rag.index import Index
+from rag.index.index import Index
 from rag.records import Answer
 
 MEMO = "When did Turkey and Syria sign the memorandum of understanding?"

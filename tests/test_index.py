@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 from conftest import SEED_FILE, FakeEmbedder
 
-from rag import persist
-from rag.engine import Engine, build_index
+from rag.collection import build_index
+from rag.engine import Engine
 from rag.errors import IndexCorruptError, IndexMismatchError
-from rag.index import Index
-from rag.ingest import load_corpus
+from rag.index import disk as persist
+from rag.index.index import Index
+from rag.ingest.corpus import load_corpus
 
 
 def _corpus(tmp_path: Path) -> Path:
@@ -151,7 +152,7 @@ def test_interrupted_build_leaves_previous_index_loadable(
     before = Index.load(index_dir)
     (corpus / "extra.txt").write_text("Extra news\nSomething else happened on Friday.\n")
 
-    from rag.lexical import LexicalIndex
+    from rag.index.bm25 import LexicalIndex
 
     def crash(self: LexicalIndex, folder: Path) -> list[str]:
         (folder / "bm25").mkdir()

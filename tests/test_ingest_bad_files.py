@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 from conftest import SEED_FILE, FakeEmbedder
 
-from rag import ingest, persist
-from rag.engine import build_index
+from rag.collection import build_index
 from rag.errors import CorpusError, IngestError
-from rag.index import Index
-from rag.ingest import load_corpus, read_file, read_jsonl_corpus
+from rag.index import disk as persist
+from rag.index.index import Index
+from rag.ingest import corpus as ingest
+from rag.ingest.corpus import load_corpus, read_file, read_jsonl_corpus
 from rag.records import Document
 
 GOOD = "Storm hits coast\nA storm hit the coast on Monday. Officials said 3 people were hurt.\n"
@@ -136,7 +137,7 @@ def test_the_size_limit_is_checked_before_reading(tmp_path: Path, monkeypatch: p
 
 
 def test_a_document_too_long_for_one_article_is_refused(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from rag import readers
+    from rag.ingest import formats as readers
 
     monkeypatch.setattr(readers, "MAX_DOC_CHARS", 100)
     path = tmp_path / "corpus.jsonl"

@@ -12,8 +12,8 @@ import pytest
 from conftest import ROOT, SEED_FILE
 
 import rag
-from rag import ask, engine
-from rag.index import Index
+from rag import api, ask
+from rag.index.index import Index
 
 pytestmark = pytest.mark.integration
 HISTORY = [{"role": "user", "content": "Who is Syria's defense minister?"},
@@ -21,7 +21,7 @@ HISTORY = [{"role": "user", "content": "Who is Syria's defense minister?"},
 
 
 def _check(answer: rag.Answer) -> None:
-    docs = engine.get_engine().index.documents
+    docs = api.get_engine().index.documents
     for c in answer.citations:
         assert docs[c.doc_id].text[c.start:c.end] == c.quote
 

@@ -1,4 +1,4 @@
-"""rag.library: the documents collection behind the chat (sync, add uploads, remove), with nothing lost."""
+"""rag.collection: the documents collection behind the chat (sync, add uploads, remove), with nothing lost."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from rag import persist
+from rag.collection import Collection
 from rag.errors import RagError
-from rag.index import Index
-from rag.library import STATE_FILE, Library, human_size, safe_name
+from rag.index import disk as persist
+from rag.index.index import Index
+from rag.uploads import STATE_FILE, human_size, safe_name
 
 SEED_FILE = next((Path(__file__).resolve().parents[1] / "seeds").glob("*.txt"))
 
@@ -30,8 +31,8 @@ def corpus(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def library(index_dir: Path, corpus: Path, fake_embedder) -> Library:
-    lib = Library(index_dir, [corpus], embedder=fake_embedder, max_upload_bytes=4096)
+def library(index_dir: Path, corpus: Path, fake_embedder) -> Collection:
+    lib = Collection(index_dir, [corpus], embedder=fake_embedder, max_upload_bytes=4096)
     lib.sync()
     return lib
 
@@ -63,14 +64,14 @@ def test_human_size() -> None:
     assert [human_size(n) for n in sizes] == ["20 MiB", "1.5 MiB", "10 KiB", "999 bytes"]
 
 
-def test_sync_builds_then_reuses(library: Library, index_dir: Path, corpus: Path, fake_embedder) -> None:
+def test_sync_builds_then_reuses(library: Collection, index_dir: Path, corpus: Path, fake_embedder) -> None:
     assert [d.id for d in library.documents()] == [SEED_FILE.name]
     assert (index_dir / "uploads").is_dir()
-    again = Library(index_dir, [corpus], embedder=fake_embedder).sync()
+    again = Collection(index_dir, [corpus], embedder=fake_embedder).sync()
     assert not again.report.touched  # nothing re-embedded when nothing changed
 
 
-def test_add_files_indexes_and_serves_the_upload(library: Library, tmp_path: Path) -> None:
+def test_add_files_indexes_and_serves_the_upload(library: Collection, tmp_path: Path) -> None:
     src = _write(tmp_path / "in", "harbour.txt", HARBOUR)
     gen_before = persist.current_generation(library.index_dir).name
     result = library.add_files([src])
@@ -87,7 +88,7 @@ def test_add_files_indexes_and_serves_the_upload(library: Library, tmp_path: Pat
     assert "harbour.txt" in library.engine.index.documents
 
 
-def test_upload_names_with_dot_dot_stay_inside_uploads(library: Library, tmp_path: Path) -> None:
+def test_upload_names_with_dot_dot_stay_inside_uploads(library: Collection, tmp_path: Path) -> None:
     src = _write(tmp_path / "in", "x.txt", HARBOUR)
     result = library.add_files([src], names=["../../outside.txt"])
     assert result.added == ("outside.txt",)
@@ -99,7 +100,7 @@ def test_upload_names_with_dot_dot_stay_inside_uploads(library: Library, tmp_pat
     assert leftovers == []
 
 
-def test_failures_are_named_and_lose_nothing(library: Library, tmp_path: Path) -> None:
+def test_failures_are_named_and_lose_nothing(library: Collection, tmp_path: Path) -> None:
     before = Index.load(library.index_dir).fingerprints()
     gen_before = persist.current_generation(library.index_dir).name
     files = [
@@ -121,7 +122,7 @@ def test_failures_are_named_and_lose_nothing(library: Library, tmp_path: Path) -
     assert list(library.uploads_dir.iterdir()) == []
 
 
-def test_one_bad_file_does_not_stop_the_others(library: Library, tmp_path: Path) -> None:
+def test_one_bad_file_does_not_stop_the_others(library: Collection, tmp_path: Path) -> None:
     good = _write(tmp_path / "in", "harbour.txt", HARBOUR)
     bad = _write(tmp_path / "in", "empty.md", "   ")
     result = library.add_files([bad, good])
@@ -129,7 +130,7 @@ def test_one_bad_file_does_not_stop_the_others(library: Library, tmp_path: Path)
     assert [f.path for f in result.failures] == ["empty.md"]
 
 
-def test_same_name_again_replaces_and_same_text_is_unchanged(library: Library, tmp_path: Path) -> None:
+def test_same_name_again_replaces_and_same_text_is_unchanged(library: Collection, tmp_path: Path) -> None:
     first = _write(tmp_path / "a", "harbour.txt", HARBOUR)
     library.add_files([first])
     assert library.add_files([first]).unchanged == ("harbour.txt",)
@@ -139,7 +140,7 @@ def test_same_name_again_replaces_and_same_text_is_unchanged(library: Library, t
     assert "57 cargo ships" in library.engine.index.documents["harbour.txt"].text
 
 
-def test_a_corpus_document_name_is_not_overwritten(library: Library, tmp_path: Path) -> None:
+def test_a_corpus_document_name_is_not_overwritten(library: Collection, tmp_path: Path) -> None:
     src = _write(tmp_path / "in", SEED_FILE.name, HARBOUR)
     result = library.add_files([src])
     stored = SEED_FILE.stem + "-2.txt"
@@ -148,7 +149,7 @@ def test_a_corpus_document_name_is_not_overwritten(library: Library, tmp_path: P
     assert "Turkey" in docs[SEED_FILE.name].text and "Valmara" in docs[stored].text
 
 
-def test_remove_an_upload_deletes_its_file(library: Library, tmp_path: Path) -> None:
+def test_remove_an_upload_deletes_its_file(library: Collection, tmp_path: Path) -> None:
     library.add_files([_write(tmp_path / "in", "harbour.txt", HARBOUR)])
     report = library.remove("harbour.txt")
     assert report.removed == ("harbour.txt",)
@@ -157,34 +158,34 @@ def test_remove_an_upload_deletes_its_file(library: Library, tmp_path: Path) -> 
     assert "harbour.txt" not in library.sync().ingest.documents
 
 
-def test_the_last_document_cannot_be_removed(library: Library) -> None:
+def test_the_last_document_cannot_be_removed(library: Collection) -> None:
     with pytest.raises(RagError, match="only document"):
         library.remove(SEED_FILE.name)
     assert SEED_FILE.name in Index.load(library.index_dir).documents
 
 
 def test_removed_corpus_document_stays_removed(
-    library: Library, corpus: Path, index_dir: Path, tmp_path: Path, fake_embedder
+    library: Collection, corpus: Path, index_dir: Path, tmp_path: Path, fake_embedder
 ) -> None:
     library.add_files([_write(tmp_path / "in", "harbour.txt", HARBOUR)])
     library.remove(SEED_FILE.name)
     assert (corpus / SEED_FILE.name).is_file()  # the user's file is left alone
     assert json.loads((index_dir / STATE_FILE).read_text())["removed"] == [SEED_FILE.name]
-    fresh = Library(index_dir, [corpus], embedder=fake_embedder)
+    fresh = Collection(index_dir, [corpus], embedder=fake_embedder)
     fresh.sync()
     assert set(fresh.engine.index.documents) == {"harbour.txt"}
     with pytest.raises(RagError, match="no document"):
         fresh.remove(SEED_FILE.name)
 
 
-def test_questions_in_flight_keep_their_index(library: Library, tmp_path: Path) -> None:
+def test_questions_in_flight_keep_their_index(library: Collection, tmp_path: Path) -> None:
     engine_before = library.engine
     library.add_files([_write(tmp_path / "in", "harbour.txt", HARBOUR)])
     assert "harbour.txt" not in engine_before.index.documents  # updates build a new index, never mutate
     assert library.engine is not engine_before
 
 
-def test_progress_is_reported_per_file(library: Library, tmp_path: Path) -> None:
+def test_progress_is_reported_per_file(library: Collection, tmp_path: Path) -> None:
     seen: list[tuple[float, str]] = []
     library.add_files([_write(tmp_path / "in", "harbour.txt", HARBOUR)], on_progress=lambda f, d: seen.append((f, d)))
     assert [d for _, d in seen] == ["Reading harbour.txt", "Embedding harbour.txt", "Saving the index"]
@@ -193,7 +194,7 @@ def test_progress_is_reported_per_file(library: Library, tmp_path: Path) -> None
 
 @pytest.mark.integration
 def test_upload_with_the_real_model_is_answered(index_dir: Path, corpus: Path, tmp_path: Path, real_embedder) -> None:
-    lib = Library(index_dir, [corpus], embedder=real_embedder)
+    lib = Collection(index_dir, [corpus], embedder=real_embedder)
     lib.sync()
     lib.add_files([_write(tmp_path / "in", "harbour.txt", HARBOUR)])
     answer = lib.engine.ask("How many cargo ships waited offshore during the closure?")

@@ -12,12 +12,14 @@ from typing import Any
 import pytest
 from conftest import SEED_FILE, FakeEmbedder
 
-from rag import persist
+from rag.api import forget_engines, get_engine
 from rag.cli import main
-from rag.embed import Embedder
-from rag.engine import Engine, build_index, forget_engines, get_engine
+from rag.collection import build_index
+from rag.embed.model import Embedder
+from rag.engine import Engine
 from rag.errors import IndexCorruptError, IndexLockedError
-from rag.index import Index
+from rag.index import disk as persist
+from rag.index.index import Index
 
 
 def _flip(path: Path) -> None:

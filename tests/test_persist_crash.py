@@ -19,16 +19,16 @@ import numpy as np
 import pytest
 from conftest import FakeEmbedder
 
-from rag import persist
-from rag.engine import build_index
+from rag.collection import build_index
 from rag.errors import IndexLockedError
-from rag.index import Index
-from rag.ingest import fingerprint, load_corpus
+from rag.index import disk as persist
+from rag.index.index import Index
+from rag.ingest.corpus import fingerprint, load_corpus
 
 # Builders are real processes, forked from a forkserver that imported the engine once: a SIGKILL lands as it
 # would on `rag index`, and a start costs milliseconds instead of a second of imports.
 _CTX = multiprocessing.get_context("forkserver")
-_CTX.set_forkserver_preload(["rag.engine", "rag.index", "conftest"])
+_CTX.set_forkserver_preload(["rag.engine", "rag.index.index", "conftest"])
 
 
 class _SlowEmbedder(FakeEmbedder):

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rag.sentences import split_sentences
+from rag.text.sentences import split_sentences
 
 
 def _split(text: str) -> list[str]:

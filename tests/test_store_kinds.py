@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag import store as store_module
-from rag.engine import Engine, build_index
+from rag.index import vectors as store_module
+from rag.collection import build_index
+from rag.engine import Engine
 from rag.errors import IndexCorruptError
-from rag.index import Index
-from rag.store import EXACT_MAX, FaissStore, nlist_for, nprobe_for
+from rag.index.index import Index
+from rag.index.vectors import EXACT_MAX, FaissStore, nlist_for, nprobe_for
 
 
 def _clustered(n: int, dim: int = 32, seed: int = 0) -> np.ndarray:

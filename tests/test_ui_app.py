@@ -1,4 +1,4 @@
-"""ui.app (options, exposure warning, login) and ui.examples (questions for the loaded corpus)."""
+"""rag.chat.app (options, exposure warning, login) and rag.chat.examples (questions for the loaded corpus)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from rag.chat import app
+from rag.chat.examples import read_examples, suggest
 from rag.errors import RagError
-from rag.ingest import load_corpus
+from rag.ingest.corpus import load_corpus
 from rag.records import Document
-from ui import app
-from ui.examples import read_examples, suggest
 
 SEEDS = Path(__file__).resolve().parents[1] / "seeds"
 
@@ -88,14 +88,14 @@ def test_login_is_one_option_away(index_dir: Path, tmp_path: Path, fake_embedder
 
     from gradio_client import Client
 
-    from rag.library import Library
-    from ui.blocks import build
+    from rag.chat.blocks import build
+    from rag.collection import Collection
 
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     seed = next(SEEDS.glob("*.txt"))
     (corpus / seed.name).write_text(seed.read_text(encoding="utf-8"), encoding="utf-8")
-    library = Library(index_dir, [corpus], embedder=fake_embedder)
+    library = Collection(index_dir, [corpus], embedder=fake_embedder)
     library.sync()
     demo = build(library)
     for port in range(7879, 7869, -1):

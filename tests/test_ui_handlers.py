@@ -1,4 +1,4 @@
-"""ui.handlers: the page's events over a real Library (fake embedder), without a server or a browser."""
+"""rag.chat.handlers: the page's events over a real Collection (fake embedder), without a server or a browser."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
+from rag.chat.feedback import FeedbackLog
+from rag.chat.handlers import Handlers, check_settings, engine_history
 from rag.cite import make_citation
-from rag.engine import check_question
+from rag.collection import Collection
 from rag.followup import rewrite
-from rag.library import Library
+from rag.question import check_question
 from rag.records import Answer, ScoredPassage
-from ui.feedback import FeedbackLog
-from ui.handlers import Handlers, check_settings, engine_history
 
 SEED_FILE = next((Path(__file__).resolve().parents[1] / "seeds").glob("*.txt"))
 QUESTION = "When did Turkey and Syria sign the memorandum of understanding?"
@@ -45,7 +45,7 @@ def handlers(index_dir: Path, tmp_path: Path, fake_embedder, monkeypatch: pytest
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     (corpus / SEED_FILE.name).write_text(SEED_FILE.read_text(encoding="utf-8"), encoding="utf-8")
-    lib = Library(index_dir, [corpus], embedder=fake_embedder, max_upload_bytes=10_000)
+    lib = Collection(index_dir, [corpus], embedder=fake_embedder, max_upload_bytes=10_000)
     lib.sync()
     engine = lib.engine
     monkeypatch.setattr(engine, "ask", lambda question, **kw: _quoting_answer(engine, question, **kw))

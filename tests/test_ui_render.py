@@ -1,4 +1,4 @@
-"""ui.render: answers to chat messages and the sources panel; article text always shown as text."""
+"""rag.chat.render: answers to chat messages and the sources panel; article text always shown as text."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import re
 
 import pytest
 
+from rag.chat import render
+from rag.collection import AddResult, DocumentInfo
 from rag.errors import IngestError
-from rag.library import AddResult, DocumentInfo
 from rag.records import Answer, Citation, Passage, ScoredPassage
-from ui import render
 
 DOC = "Intro line.\nOn Aug. 13, the pact was <b>signed</b>. The end *here* [x](javascript:alert(1)) {{7*7}} ${1}."
 

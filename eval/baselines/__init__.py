@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from rag.embed import resolve_model
+from rag.embed.model import resolve_model
 from rag.errors import require
 from rag.records import Document
 

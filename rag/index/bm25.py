@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import IndexCorruptError
+from rag.errors import IndexCorruptError
 
 FOLDER = "bm25"
 # Bump when `terms()` changes (stop words, stemming, mappings): a saved BM25 index of another version is rebuilt.

@@ -1,6 +1,6 @@
 """Generate: a text generator behind a small protocol, and its implementation with a local transformers model.
 
-A generator only writes text. It never decides what is cited: `rag.ground` checks every sentence it writes
+A generator only writes text. It never decides what is cited: `rag.generative.check` checks every sentence it writes
 against the retrieved passages in deterministic code, so nothing a model says (or an article quoted to it
 says) can change how an answer is checked. Heavy imports (torch, transformers) happen on first use.
 """
@@ -12,7 +12,7 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from .errors import RagError, require
+from rag.errors import RagError, require
 
 Prompt = str | Sequence[Mapping[str, str]]  # plain text, or chat messages [{"role": ..., "content": ...}, ...]
 DEFAULT_MAX_NEW_TOKENS = 320

@@ -24,7 +24,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from .errors import IndexCorruptError, MissingDependencyError
+from rag.errors import IndexCorruptError, MissingDependencyError
 
 KINDS: tuple[str, ...] = ("flat", "ivf-sq8", "hnsw")
 # Exact search up to this many vectors: a flat scan of 50k takes ~5.5 ms on these machines (bench/search.py);

@@ -7,11 +7,11 @@ use `from __future__ import annotations`.
 from collections.abc import Sequence
 from typing import Any
 
-from rag.library import UPLOAD_SUFFIXES, Library, human_size
-
-from . import render
-from .feedback import FeedbackLog
-from .handlers import Handlers
+from rag.chat import render
+from rag.chat.feedback import FeedbackLog
+from rag.chat.handlers import Handlers
+from rag.collection import Collection
+from rag.uploads import UPLOAD_SUFFIXES, human_size
 
 TITLE = "Ask the articles"
 INTRO = (
@@ -20,7 +20,7 @@ INTRO = (
 )
 
 
-def build(library: Library, *, examples: Sequence[str] = (), concurrency: int = 8, generator: object = None) -> Any:
+def build(library: Collection, *, examples: Sequence[str] = (), concurrency: int = 8, generator: object = None) -> Any:
     """The Gradio Blocks of the chat over `library` (not launched). With a `generator` (model path or name),
     answers are generated and checked instead of quoted (see `rag.engine.Engine.ask_stream`)."""
     import gradio as gr

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from rag.cite import MARKER
-from rag.library import AddResult, DocumentInfo
+from rag.collection import AddResult, DocumentInfo
 from rag.records import Answer, Citation, ScoredPassage
 
 # Characters with a meaning inside a line of HTML, Markdown or a Gradio HTML template, written as numeric

@@ -1,61 +1,32 @@
-"""The documents collection behind a chat: an index folder, the corpus it mirrors, and uploads added one by one.
+"""The collection: the one owner of what is in an index. An index folder, the corpus folders it mirrors, the
+files uploaded into it and the documents a user removed from it (`rag.uploads`).
 
-    INDEX_DIR/
-      uploads/        files added through `Library.add_files` (part of the corpus from then on)
-      library.json    ids of corpus documents removed on request, so the next sync does not bring them back
-
-`Library.sync()` brings the index in line with the corpus folders plus uploads/ (minus removed documents) with
-`build_index`. Additions and removals load the index afresh under the writer lock, update it, save a new
-generation and only then swap the live `Engine`: a failed file changes nothing, and questions being answered
-meanwhile keep the index they started with.
+Every write goes through here: `rag index` (`Collection.sync`), the chat's uploads (`add_files`) and removals
+(`remove`). Each loads the index afresh under the writer lock, updates it, saves a new generation and only then
+swaps the live `Engine`: a failed file changes nothing, and questions being answered meanwhile keep the index
+they started with. Reading never takes the lock (`rag.engine`).
 """
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import shutil
 import threading
-import unicodedata
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection as Ids
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from . import persist
-from .embed import Embedder
-from .engine import BuildResult, Engine, build_index
-from .errors import IngestError, RagError
-from .index import ChunkSettings, Index, UpdateReport
-from .ingest import read_file
+from rag.embed.model import Embedder
+from rag.engine import Engine
+from rag.errors import CorpusError, IndexMismatchError, IngestError, RagError
+from rag.index import disk
+from rag.index.index import ChunkSettings, Index, UpdateReport
+from rag.ingest.corpus import IngestResult, load_corpus, read_file
+from rag.uploads import MAX_UPLOAD_BYTES, UPLOAD_SUFFIXES, UPLOADS, human_size, removed_ids, safe_name, save_removed
 
-UPLOADS = "uploads"
-STATE_FILE = "library.json"
-MAX_UPLOAD_BYTES = 20 * 2**20
-UPLOAD_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf")
-_UNSAFE = re.compile(r"[^\w.()+-]+")
 Progress = Callable[[float, str], None]
-
-
-def human_size(n: float) -> str:
-    """A byte count for people: "20 MiB", "1.5 MiB", "10 KiB"."""
-    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if n >= size:
-            return f"{n / size:.1f}".removesuffix(".0") + f" {unit}"
-    return f"{int(n)} bytes"
-
-
-def safe_name(name: str) -> str:
-    """A file name for `name` that can only land inside the uploads folder: no folders, no leading dot, no
-    control or shell-special characters, at most 120 characters, the (lower-cased) suffix kept."""
-    base = unicodedata.normalize("NFC", name.replace("\\", "/")).split("/")[-1]
-    stem, dot, suffix = base.rpartition(".")
-    if not dot:
-        stem, suffix = base, ""
-    stem = _UNSAFE.sub("_", stem).strip("._ ") or "upload"
-    suffix = _UNSAFE.sub("", suffix).lower()
-    return (stem[:100] + (f".{suffix[:10]}" if suffix else ""))
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +44,7 @@ class DocumentInfo:
 
 @dataclass(frozen=True, slots=True)
 class AddResult:
-    """The outcome of `Library.add_files`: document ids added, replaced (same name uploaded again) and
+    """The outcome of `Collection.add_files`: document ids added, replaced (same name uploaded again) and
     unchanged, files stored under another name (original, stored), and one IngestError per failed file."""
 
     added: tuple[str, ...] = ()
@@ -83,18 +54,60 @@ class AddResult:
     failures: tuple[IngestError, ...] = ()
 
 
-def removed_ids(index_dir: Path) -> set[str]:
-    """Ids of corpus documents a user removed from this index: they stay out when the corpus is re-read."""
-    try:
-        return set(json.loads((Path(index_dir) / STATE_FILE).read_text(encoding="utf-8"))["removed"])
-    except FileNotFoundError:
-        return set()
-    except (ValueError, KeyError, TypeError) as exc:
-        raise RagError(f"{Path(index_dir) / STATE_FILE} is not valid: {exc}") from exc
+@dataclass(frozen=True, slots=True)
+class BuildResult:
+    report: UpdateReport
+    ingest: IngestResult
+    rebuilt: str | None  # why the old index was discarded, if it was
 
 
-class Library:
-    """An index folder and its corpus, serving questions through a live `Engine`. Thread-safe."""
+def build_index(
+    index_dir: str | Path,
+    corpus: Sequence[str | Path],
+    *,
+    embedder: Embedder,
+    chunking: ChunkSettings | None = None,
+    rebuild: bool = False,
+    progress: bool = False,
+    exclude: Ids[str] = (),
+) -> BuildResult:
+    """Bring the index in `index_dir` in line with the files under `corpus`: only what changed is embedded.
+
+    Documents whose ids are in `exclude` (removed by a user) are left out. An index built with another model,
+    format or chunking is rebuilt from scratch, never mixed.
+    """
+    index_dir = Path(index_dir)
+    ingest = load_corpus(corpus)
+    if exclude:
+        ingest = replace(ingest, documents=tuple(d for d in ingest.documents if d.id not in exclude))
+    if not ingest.documents:
+        raise CorpusError(f"no document could be read, so nothing was indexed ({ingest.summary()})")
+    with disk.lock(index_dir):
+        index, why = None, "requested" if rebuild else None
+        if not rebuild and disk.exists(index_dir):
+            try:
+                index = Index.load(index_dir)
+                index.check_model(embedder)
+                if chunking and chunking != index.chunking:
+                    raise IndexMismatchError(f"chunking changed from {index.chunking} to {chunking}")
+            except IndexMismatchError as exc:
+                index, why = None, str(exc)
+        if index is None:
+            index = Index.create(embedder, chunking=chunking)
+        # A file still listed but unreadable this time (damaged, vanished mid-scan) keeps its last good version.
+        kept = [index.documents[d] for d in ingest.unreadable() if d in index.documents]
+        report = index.sync([*ingest.documents, *kept], embedder=embedder, progress=progress)
+        corpus_ids = tuple(str(Path(p).resolve()) for p in corpus)
+        stale = report.touched or why or index.lexical_rebuilt or index.corpus != corpus_ids
+        if stale or not disk.exists(index_dir):
+            index.corpus = corpus_ids
+            index.save(index_dir)
+    return BuildResult(report=report, ingest=ingest, rebuilt=why)
+
+
+
+class Collection:
+    """An index folder, its corpus and uploads, serving questions through a live `Engine`. Thread-safe."""
 
     def __init__(
         self,
@@ -106,7 +119,8 @@ class Library:
         max_upload_bytes: int = MAX_UPLOAD_BYTES,
     ) -> None:
         self.index_dir = Path(index_dir)
-        self.corpus = tuple(Path(p) for p in corpus)
+        # uploads/ is always part of the corpus, once: a recorded corpus may already name it.
+        self.corpus = tuple(p for p in map(Path, corpus) if p.resolve() != self.uploads_dir.resolve())
         self.embedder = embedder
         self.chunking = chunking
         self.max_upload_bytes = max_upload_bytes
@@ -130,11 +144,6 @@ class Library:
     def _removed(self) -> set[str]:
         return removed_ids(self.index_dir)
 
-    def _save_removed(self, removed: set[str]) -> None:
-        tmp = self.index_dir / f".{STATE_FILE}.tmp"
-        tmp.write_text(json.dumps({"removed": sorted(removed)}, ensure_ascii=False), encoding="utf-8")
-        os.replace(tmp, self.index_dir / STATE_FILE)
-
     def documents(self) -> list[DocumentInfo]:
         """The indexed documents, in index order."""
         index = self.engine.index
@@ -148,13 +157,13 @@ class Library:
     # -- building ------------------------------------------------------------------------------------
     def sync(self, *, rebuild: bool = False, progress: bool = False) -> BuildResult:
         """Bring the index in line with the corpus and uploads/ (`build_index`: only what changed is embedded),
-        drop the documents removed on request, and serve the result."""
+        leaving out the documents removed on request. The engine is reloaded on its next use."""
         with self._lock:
             self.uploads_dir.mkdir(parents=True, exist_ok=True)
             result = build_index(self.index_dir, [*self.corpus, self.uploads_dir], embedder=self.embedder,
                                  chunking=self.chunking, rebuild=rebuild, progress=progress,
                                  exclude=removed_ids(self.index_dir))
-            self._engine = Engine(Index.load(self.index_dir), self.embedder)
+            self._engine = None
         return result
 
     def add_files(
@@ -169,7 +178,7 @@ class Library:
         if len(names) != len(files):
             raise ValueError("files and names differ in length")
         note = on_progress or (lambda _f, _d: None)
-        with self._lock, persist.lock(self.index_dir):
+        with self._lock, disk.lock(self.index_dir):
             self.uploads_dir.mkdir(parents=True, exist_ok=True)
             index = Index.load(self.index_dir)
             index.check_model(self.embedder)
@@ -247,7 +256,7 @@ class Library:
     def remove(self, doc_id: str) -> UpdateReport:
         """Drop a document from the index. An upload's file is deleted; a corpus document is remembered as
         removed (its file is left alone) so that the next sync does not bring it back."""
-        with self._lock, persist.lock(self.index_dir):
+        with self._lock, disk.lock(self.index_dir):
             index = Index.load(self.index_dir)
             if doc_id not in index.documents:
                 raise RagError(f"no document {doc_id!r} in the index")
@@ -256,11 +265,11 @@ class Library:
             report = index.update(removals=[doc_id], embedder=self.embedder)
             upload = self.uploads_dir / doc_id
             if not upload.is_file():
-                self._save_removed(self._removed() | {doc_id})
+                save_removed(self.index_dir, self._removed() | {doc_id})
             index.save(self.index_dir)
             upload.unlink(missing_ok=True)
             self._engine = Engine(index, self.embedder)
         return report
 
 
-__all__ = ["MAX_UPLOAD_BYTES", "UPLOAD_SUFFIXES", "AddResult", "DocumentInfo", "Library", "human_size", "safe_name"]
+__all__ = ["AddResult", "BuildResult", "Collection", "DocumentInfo", "build_index"]

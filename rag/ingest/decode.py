@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from .errors import IngestError
+from rag.errors import IngestError
 
 # Signatures of formats people save under a text name by mistake.
 _MAGIC: tuple[tuple[bytes, str], ...] = (

@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 
-from .records import Document, Passage
-from .sentences import split_sentences
+from rag.records import Document, Passage
+from rag.text.sentences import split_sentences
 
 TokenCounter = Callable[[Sequence[str]], list[int]]
 # Texts per tokenizer call: one call over every sentence of a huge document holds all their token ids at once

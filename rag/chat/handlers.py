@@ -8,13 +8,12 @@ import logging
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from rag.chat import render
+from rag.chat.feedback import Feedback, FeedbackLog, rated
+from rag.collection import Collection
 from rag.errors import QuestionError, RagError
-from rag.library import Library
+from rag.question import MODES
 from rag.records import Answer
-from rag.retrieve import MODES
-
-from . import render
-from .feedback import Feedback, FeedbackLog, rated
 
 log = logging.getLogger(__name__)
 MAX_K = 50
@@ -59,12 +58,12 @@ def check_settings(k: object, mode: object) -> tuple[int, str]:
 
 
 class Handlers:
-    """The page's event handlers over one `Library` (shared by every browser session)."""
+    """The page's event handlers over one `Collection` (shared by every browser session)."""
 
-    def __init__(self, library: Library, feedback: FeedbackLog, *, generator: object | None = None) -> None:
+    def __init__(self, library: Collection, feedback: FeedbackLog, *, generator: object | None = None) -> None:
         self.library = library
         self.feedback = feedback
-        self.generator = generator  # a model path or name, or a rag.generate.Generator; None: extractive answers
+        self.generator = generator  # model path or name, or a Generator; None: extractive
 
     # -- chat ------------------------------------------------------------------------------------------
     def respond(

@@ -16,15 +16,15 @@ from typing import Any
 
 import numpy as np
 
-from . import lexical as lexical_mod
-from . import persist
-from .chunk import chunk_document
-from .embed import Embedder
-from .errors import IndexCorruptError, IndexMismatchError
-from .ingest import fingerprint
-from .lexical import LexicalIndex
-from .records import Document, Passage
-from .store import FaissStore, VectorStore
+from rag.embed.model import Embedder
+from rag.errors import IndexCorruptError, IndexMismatchError
+from rag.index import bm25
+from rag.index import disk as persist
+from rag.index.bm25 import LexicalIndex
+from rag.index.vectors import FaissStore, VectorStore
+from rag.ingest.corpus import fingerprint
+from rag.records import Document, Passage
+from rag.text.chunk import chunk_document
 
 FORMAT_VERSION = 1
 # [perf, issue 5] Sentence vectors are kept as float16 (half the memory; cosines change by ~1e-4) and memory-mapped
@@ -206,7 +206,7 @@ class Index:
         texts = []
         for pid in pids:
             p = self.passages[pid]
-            fields = lexical_mod.field_text(self.documents[p.doc_id].meta) if first[p.doc_id] == pid else ""
+            fields = bm25.field_text(self.documents[p.doc_id].meta) if first[p.doc_id] == pid else ""
             texts.append(f"{p.text}\n{fields}" if fields else p.text)
         self.lexical = LexicalIndex.build(texts, pids)
 
@@ -243,7 +243,7 @@ class Index:
             "dim": self.dim,
             "chunking": {"max_tokens": self.chunking.max_tokens, "overlap": self.chunking.overlap},
             "store": {"kind": self.store.kind},
-            "lexical_version": lexical_mod.VERSION,
+            "lexical_version": bm25.VERSION,
             "next_id": self.next_id,
             "corpus": list(self.corpus),
             "counts": {"documents": len(self.documents), "passages": len(self.passages),
@@ -306,7 +306,7 @@ class Index:
             next_id=int(manifest["next_id"]),
             corpus=tuple(manifest.get("corpus", ())),
             # A BM25 index tokenized by another version of `terms()` is rebuilt: cheap, and never mixed.
-            lexical=LexicalIndex.load(folder) if manifest.get("lexical_version") == lexical_mod.VERSION else None,
+            lexical=LexicalIndex.load(folder) if manifest.get("lexical_version") == bm25.VERSION else None,
             _sentence_row={k: i for i, k in enumerate(keys)},
         )
         if index.lexical is None:

@@ -1,6 +1,6 @@
 """Measure the chat as a person meets it: `rag chat` to a ready page, and question to complete answer in Chromium.
 
-    python -m ui.measure [--port 7872] [--rounds 2]
+    python -m bench.chat_startup [--port 7872] [--rounds 2]
 
 Starts `rag chat` twice on a copy of seeds/ in a temporary folder (first with no index: the build is part of
 the start; then with the index already built), opens the page in headless Chromium each time, and asks the
@@ -81,7 +81,7 @@ def _session(browser: object, port: int, started: float) -> tuple[float, list[tu
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m ui.measure", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m bench.chat_startup", description=__doc__.split("\n\n")[0])
     p.add_argument("--port", type=int, default=7872)
     p.add_argument("--rounds", type=int, default=2, help="questions asked this many times over (default 2)")
     args = p.parse_args(argv)

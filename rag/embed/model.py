@@ -11,8 +11,8 @@ Speed on CPU comes from these, each measured by `rag bench` (bench/embedding.py)
 - each distinct text embedded once (a one-sentence passage is also that sentence);
 - a question embedded in float32 by a numpy forward pass of the model (rag/minibert.py), with no torch to
   import: most of a cold start was importing it (SMALL_INPUT_CHARS);
-- OpenMP threads that sleep rather than spin while waiting (OMP_WAIT_POLICY=PASSIVE), which keeps a busy shared
-  machine from multiplying latency.
+- OpenMP threads that sleep rather than spin while waiting (OMP_WAIT_POLICY=PASSIVE, set at the edges by
+  `rag.config.process_defaults`), which keeps a busy shared machine from multiplying latency.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
-from .errors import MissingDependencyError, RagError
+from rag.errors import MissingDependencyError, RagError
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 _DEFAULT_ALIASES = {DEFAULT_MODEL, "all-MiniLM-L6-v2", "all-minilm-l6-v2"}
@@ -41,11 +41,6 @@ MAX_BATCH_TOKENS = 1024
 # (bfloat16 makes a few dozen tokens no faster).
 SMALL_INPUT_CHARS = 1000
 
-# OpenMP threads that wait for each other sleep instead of spinning. On a shared 2-core machine a spinning thread
-# burns the time slice its descheduled sibling needs: with spinning, one query took 200-450 ms instead of ~20,
-# and bulk embedding ran 2-6x slower on two threads than on one (bench/embedding.py). It must be set before
-# torch loads, hence here, at import; an explicit OMP_WAIT_POLICY in the environment wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 _PROBE = (
     "On Aug. 13, Turkey and Syria signed a memorandum of understanding outlining their military cooperation.",
     "Who won the match?",
@@ -187,7 +182,7 @@ class SentenceTransformerEmbedder:
 
     @property
     def lite(self) -> Any:
-        """The numpy forward pass of this model (rag.minibert.NumpyBert), or None when it has none.
+        """The numpy forward pass of this model (rag.embed.numpy_bert.NumpyBert), or None when it has none.
 
         It embeds questions and counts tokens without importing torch, which is most of a cold start.
         """
@@ -195,21 +190,20 @@ class SentenceTransformerEmbedder:
             if self._lite is None:
                 self._lite = False
                 if self.device == "cpu" and os.path.isdir(self._source):
-                    from .minibert import NumpyBert
+                    from rag.embed.numpy_bert import NumpyBert
 
                     self._lite = NumpyBert.from_folder(self._source) or False
         return self._lite or None
 
     def _load(self) -> Any:
-        if os.path.isdir(self._source):
-            # A local folder needs no hub; saying so stops a slow, failing network probe.
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
         try:
             from sentence_transformers import SentenceTransformer
         except ImportError as exc:
             raise MissingDependencyError("sentence-transformers is not installed: pip install rag-news") from exc
         try:
-            return SentenceTransformer(self._source, device=self.device)
+            # A local folder needs no hub: saying so stops a slow, failing network probe.
+            return SentenceTransformer(self._source, device=self.device,
+                                       local_files_only=os.path.isdir(self._source))
         except (OSError, ValueError) as exc:
             raise RagError(f"cannot load the embedding model {self.name!r}: {exc}") from exc
 

@@ -1,7 +1,7 @@
 """Prompt: the question, the conversation and the numbered retrieved passages, as chat messages for a generator.
 
 Passages are quoted material, never instructions: the system prompt says so, and their text is fenced so that
-an article cannot close its own quotation. Whatever the model is talked into writing, `rag.ground` checks the
+an article cannot close its own quotation. Whatever the model is talked into writing, `rag.generative.check` checks the
 result in code, so a passage saying "ignore previous instructions" can change at most the model's wording,
 never which words count as supported.
 """
@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from .records import ScoredPassage
+from rag.records import ScoredPassage
 
 ABSTAIN_REPLY = "The articles do not say."
 SYSTEM_PROMPT = f"""You answer questions about news articles for readers who check every claim.

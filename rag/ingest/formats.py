@@ -14,9 +14,9 @@ from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
-from .errors import IngestError
-from .records import Document
-from .textcodec import clean_str, decode_text, normalise_newlines
+from rag.errors import IngestError
+from rag.ingest.decode import clean_str, decode_text, normalise_newlines
+from rag.records import Document
 
 MAX_DOC_CHARS = 8 * 2**20  # the text of any one document, whatever it came from: as many as 8 MiB of ASCII
 # The seed article's first line: "08/18/2025 / By Zoey Sky".

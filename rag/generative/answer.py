@@ -1,4 +1,4 @@
-"""The generative answerer: a generator writes the answer from the numbered passages; `rag.ground` checks it.
+"""The generative answerer: a generator writes the answer from the numbered passages; `rag.generative.check` checks it.
 
 It starts from the extractive answer for the same question (same retrieval, same passages) and returns that
 answer instead when the generated one does not hold up: when too few of its sentences are supported by a
@@ -14,12 +14,12 @@ from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
 
-from .embed import Embedder
-from .generate import Generator
-from .ground import DEFAULT_PARAMS, GroundParams, Key, Similarity, check, render
-from .index import Index
-from .prompt import GenerationPrompt, build_prompt
-from .records import Answer
+from rag.embed.model import Embedder
+from rag.generative.check import DEFAULT_PARAMS, GroundParams, Key, Similarity, check, render
+from rag.generative.model import Generator
+from rag.generative.prompt import GenerationPrompt, build_prompt
+from rag.index.index import Index
+from rag.records import Answer
 
 Message = Mapping[str, object]
 

@@ -21,9 +21,9 @@ from functools import cache
 
 import numpy as np
 
-from .cite import make_citation, verify
-from .records import Citation, Document, ScoredPassage
-from .sentences import split_sentences
+from rag.cite import make_citation, verify
+from rag.records import Citation, Document, ScoredPassage
+from rag.text.sentences import split_sentences
 
 Key = tuple[str, int, int]  # (doc_id, start, end) of a source sentence
 Similarity = Callable[[Sequence[str], Sequence[Key]], np.ndarray]  # claims x source sentences -> cosine
@@ -89,7 +89,7 @@ class CheckedSentence:
 
 @cache
 def _default_terms() -> Terms:
-    from .lexical import LexicalIndex
+    from rag.index.bm25 import LexicalIndex
 
     return LexicalIndex.build([], []).terms  # the engine's own stemming, stop words and demonyms
 

@@ -25,17 +25,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .errors import IndexCorruptError, IndexError_, IndexLockedError
+from rag.errors import IndexCorruptError, IndexError_, IndexLockedError, IndexMissingError
 
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
 LOCK = ".lock"
 REBUILD = "rebuild it from the corpus with `rag index --rebuild`"
 _held = threading.local()  # index folders whose writer lock this thread holds
-
-
-class IndexMissingError(IndexError_):
-    """No index has been built in this folder yet."""
 
 
 def sha256_file(path: Path) -> str:

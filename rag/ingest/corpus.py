@@ -17,10 +17,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from .errors import CorpusError, IngestError
-from .readers import MAX_DOC_CHARS, make_document, read_html, read_pdf, read_plain, title_from_text
-from .records import Document
-from .textcodec import clean_str, decode_text, normalise_newlines
+from rag.errors import CorpusError, IngestError
+from rag.ingest.decode import clean_str, decode_text, normalise_newlines
+from rag.ingest.formats import MAX_DOC_CHARS, make_document, read_html, read_pdf, read_plain, title_from_text
+from rag.records import Document
 
 __all__ = [
     "MAX_DOC_CHARS", "IngestResult", "decode_text", "fingerprint", "load_corpus", "normalise_newlines", "read_file",

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .index import Index
-from .records import ScoredPassage
+from rag.index.index import Index
+from rag.records import ScoredPassage
 
 PARAMS_FILE = Path(__file__).with_name("answer_params.json")
 FEATURES = (

@@ -69,8 +69,8 @@ def exposure_warning(host: str, auth: tuple[str, str] | None) -> str | None:
 
 def start(demo: Any, *, host: str, port: int, auth: tuple[str, str] | None, max_file_size: int,
           concurrency: int = 8) -> None:
-    """Serve `demo` (from `ui.blocks.build`) in the background: queue, login, upload limit, styles."""
-    from .render import CSS
+    """Serve `demo` (from `rag.chat.blocks.build`) in the background: queue, login, upload limit, styles."""
+    from rag.chat.render import CSS
 
     demo.queue(default_concurrency_limit=concurrency)
     try:
@@ -94,19 +94,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     require("gradio", package="gradio")
 
+    from rag.chat import examples as ex
+    from rag.chat.blocks import build
+    from rag.collection import Collection
     from rag.config import Settings
-    from rag.embed import SentenceTransformerEmbedder
-    from rag.library import Library
-
-    from . import examples as ex
-    from .blocks import build
+    from rag.embed.model import SentenceTransformerEmbedder
 
     settings = Settings.from_env()
     index_dir = args.index_dir or settings.index_dir
     corpus = args.corpus or list(settings.corpus)
     print("Loading the embedding model ...", file=sys.stderr)
     embedder = SentenceTransformerEmbedder(args.model or settings.model)
-    library = Library(index_dir, corpus, embedder=embedder, max_upload_bytes=int(args.max_upload_mb * 2**20))
+    library = Collection(index_dir, corpus, embedder=embedder, max_upload_bytes=int(args.max_upload_mb * 2**20))
     print(f"Indexing {', '.join(map(str, corpus))} into {index_dir} ...", file=sys.stderr)
     result = library.sync(progress=True)
     r = result.report

@@ -1,0 +1,79 @@
+"""The public entry points: `ask()` and `get_engine()`, one engine per index and model, loaded once per process.
+
+This is the Python edge of the library: it alone (with the CLI and the chat) reads `rag.config.Settings`.
+A question only reads: it never takes the index's writer lock, so it never waits behind an upload or a build.
+The default index is built on the configured corpus (seeds/) only when there is none yet.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from rag.collection import Collection
+from rag.config import Settings, process_defaults
+from rag.embed.model import SentenceTransformerEmbedder
+from rag.engine import Engine
+from rag.generative.model import Generator
+from rag.index import disk
+from rag.question import DEFAULT_K, Message, Mode, check_history, check_request
+from rag.records import Answer
+
+_engines: dict[tuple[str, str | None], Engine] = {}
+_engines_lock = threading.Lock()
+
+
+def get_engine(index_dir: str | Path | None = None, *, model: str | None = None) -> Engine:
+    """The process-wide engine for `index_dir` (default: $RAG_INDEX_DIR or ./index), loaded once.
+
+    The index is read as it is. Only when the default index does not exist yet is it built, on the configured
+    corpus ($RAG_CORPUS or seeds/), through its `Collection`; `rag index` and the chat keep it up to date.
+    """
+    settings = Settings.from_env()
+    process_defaults()
+    model = model or settings.model
+    path = Path(index_dir) if index_dir is not None else settings.index_dir
+    key = (str(path.resolve()), model)
+    with _engines_lock:
+        engine = _engines.get(key)
+        if engine is None:
+            embedder = SentenceTransformerEmbedder(model)
+            if index_dir is None and not disk.exists(path):
+                Collection(path, settings.corpus, embedder=embedder).sync()
+            engine = _engines[key] = Engine.open_with(path, embedder)
+        return engine
+
+
+def forget_engines() -> None:
+    """Drop the cached engines (after an index was rebuilt by this process, say)."""
+    with _engines_lock:
+        _engines.clear()
+
+
+def ask(
+    question: str,
+    *,
+    history: Sequence[Message] | None = None,
+    k: int = DEFAULT_K,
+    mode: Mode = "hybrid",
+    index_dir: str | Path | None = None,
+    model: str | None = None,
+    generator: Generator | str | None = None,
+) -> Answer:
+    """Answer `question` from the indexed articles, quoting and citing the exact sentences it relies on.
+
+    `history` is the conversation so far as chat messages ({"role": "user"|"assistant", "content": str});
+    a follow-up is resolved against it and the query used is `Answer.query`. `k` passages (1 to 100) are
+    retrieved by `mode` ("hybrid", "dense" or "lexical"). With no `index_dir` the default index is used (built
+    on the configured corpus the first time). Models and index are loaded once per process and reused.
+    A bad question, `k`, `mode` or `history` raises `rag.QuestionError` before anything is loaded.
+
+    With a `generator` (a local model folder, a model name, or a `rag.generative.model.Generator`) the answer
+    is written by that model from the numbered passages and every sentence is checked against them: supported
+    sentences cite exact source spans, unsupported ones are marked `[unsupported]`, and when too little is
+    supported the extractive answer comes back instead (`Answer.answerer` says which).
+    """
+    check_request(question, k=k, mode=mode)  # a refused question need not load a model first
+    check_history(history)
+    return get_engine(index_dir, model=model).ask(question, history=history, k=k, mode=mode, generator=generator)

@@ -1,0 +1,1 @@
+"""The Gradio web chat (`rag chat`): streaming cited answers, a sources panel, and the documents tab."""
