@@ -1,6 +1,8 @@
 # Two commands for a newcomer on a fresh machine:
 #   make chat   set up .venv, build the index on seeds/ if needed, serve the chat on http://127.0.0.1:7860
 #   make test   set up .venv (and Debian's Chromium for the browser tests), then ruff, mypy and the whole test suite
+# The fast lane while you work:
+#   make check  ruff, mypy, the import-direction contracts and the unit tests (no real model, no browser): < 1 min
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -9,7 +11,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup chat ask test lint chromium bench eval clean-index
+.PHONY: setup chat ask test check lint chromium bench eval clean-index
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -31,11 +33,13 @@ ask: setup
 
 lint: setup
 	$(BIN)/ruff check .
-	$(BIN)/mypy rag ui eval bench
+	$(BIN)/mypy rag eval bench
+	$(BIN)/lint-imports --no-cache
 
-test: setup chromium
-	$(BIN)/ruff check .
-	$(BIN)/mypy rag ui eval bench
+check: lint
+	$(BIN)/pytest -q -m "not integration and not browser"
+
+test: lint chromium
 	$(BIN)/pytest -q
 
 eval: setup

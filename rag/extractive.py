@@ -14,29 +14,16 @@ from dataclasses import dataclass
 from functools import cache
 from itertools import pairwise
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
+from rag.index.bm25 import LexicalIndex
 from rag.index.index import Index
 from rag.records import ScoredPassage
+from rag.text.terms import terms
 
 PARAMS_FILE = Path(__file__).with_name("answer_params.json")
-FEATURES = (
-    "cosine",  # the sentence's meaning against the question's
-    "cosine_gap",  # how far below the best candidate's cosine (0 for the best)
-    "coverage",  # share of the question's terms, weighted by rarity, in the sentence
-    "coverage_gap",  # how far below the best candidate's coverage (0 for the best)
-    "context_coverage",  # the same over the sentence's passage: a sentence may name its subject by pronoun
-    "bigrams",  # share of the question's consecutive term pairs in the sentence
-    "missing_rare",  # rarity of the rarest question term found nowhere in the passage: a fact the text lacks
-    "type_match",  # the kind of fact asked for (date, number, name) is there
-    "type_missing",  # a date or number is asked for and the sentence has none
-    "novelty",  # share of the sentence's terms not in the question
-    "passage_rank",  # 1 / fused rank of the passage
-    "passage_dense",  # the passage's cosine to the question
-    "bias",
-)
-
 _MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?"
 _DATE = re.compile(rf"\b(?:{_MONTH}\s+\d{{1,2}}|\d{{1,2}}\s+{_MONTH}|(?:1[6-9]|20)\d\d|\d{{1,2}}/\d{{1,2}}/\d{{2,4}}|"
                    r"(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday|yesterday|today|last\s+\w+)\b)",
@@ -44,6 +31,28 @@ _DATE = re.compile(rf"\b(?:{_MONTH}\s+\d{{1,2}}|\d{{1,2}}\s+{_MONTH}|(?:1[6-9]|2
 _NUMBER = re.compile(r"\b\d[\d,.]*\b|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
                      r"twenty|thirty|forty|fifty|hundred|thousand|million|billion|dozens?)\b", re.IGNORECASE)
 _NAME = re.compile(r"(?<!^)(?<![.!?]\s)\b[A-Z][a-z]+(?:\s+(?:al-|bin\s+|de\s+)?[A-Z][\w-]+)*")
+
+
+class SentenceFeatures(NamedTuple):
+    """What the sentence model sees of one candidate sentence; the weights in `AnswerParams.weights` are in this
+    order (`FEATURES`)."""
+
+    cosine: float  # the sentence's meaning against the question's
+    cosine_gap: float  # how far below the best candidate's cosine (0 for the best)
+    coverage: float  # share of the question's terms, weighted by rarity, in the sentence
+    coverage_gap: float  # how far below the best candidate's coverage (0 for the best)
+    context_coverage: float  # the same over the sentence's passage: a sentence may name its subject by pronoun
+    bigrams: float  # share of the question's consecutive term pairs in the sentence
+    missing_rare: float  # rarity of the rarest question term found nowhere in the passage: a fact the text lacks
+    type_match: float  # the kind of fact asked for (date, number, name) is there
+    type_missing: float  # a date or number is asked for and the sentence has none
+    novelty: float  # share of the sentence's terms not in the question
+    passage_rank: float  # 1 / fused rank of the passage
+    passage_dense: float  # the passage's cosine to the question
+    bias: float = 1.0
+
+
+FEATURES: tuple[str, ...] = SentenceFeatures._fields
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,8 +120,49 @@ class Candidate:
     start: int
     end: int
     passage: ScoredPassage
-    features: np.ndarray
+    features: SentenceFeatures
     probability: float
+
+
+class _Question(NamedTuple):
+    """The question as the features see it: its terms (first occurrence order), their IDF and rarity."""
+
+    text: str
+    terms: list[str]
+    idf: np.ndarray
+    rarity: np.ndarray  # IDF on a scale that does not grow with the corpus: a term in a single passage is 1
+    kind: str
+
+    @classmethod
+    def of(cls, lex: LexicalIndex, query: str) -> _Question:
+        q_terms = list(dict.fromkeys(terms(query)))
+        q_idf = lex.idf(q_terms) if q_terms else np.zeros(0)
+        n = max(len(lex), 2)
+        return cls(query, q_terms, q_idf, q_idf / np.log(1 + (n - 1 + 0.5) / 1.5), question_type(query))
+
+
+def _sentence_features(q: _Question, text: str, cosine: float, context: set[str], sp: ScoredPassage) -> list[float]:
+    """The features of one sentence that do not depend on the other candidates (gaps are filled in later)."""
+    s_terms_list = terms(text)
+    s_terms = set(s_terms_list)
+    ctx = context | s_terms
+    present = np.array([t in s_terms for t in q.terms], dtype=bool)
+    in_ctx = np.array([t in ctx for t in q.terms], dtype=bool)
+    total = float(q.idf.sum())
+    q_pairs = set(pairwise(q.terms))
+    match = _type_match(q.kind, text, q.text)
+    return [
+        cosine,
+        float(q.idf[present].sum() / total) if total else 0.0,
+        float(q.idf[in_ctx].sum() / total) if total else 0.0,
+        len(q_pairs & set(pairwise(s_terms_list))) / len(q_pairs) if q_pairs else 0.0,
+        float(q.rarity[~in_ctx].max()) if (~in_ctx).any() else 0.0,
+        match,
+        float(q.kind in ("date", "number") and not match),
+        len(s_terms - set(q.terms)) / max(len(s_terms), 1),
+        1.0 / sp.rank,
+        sp.dense_score or 0.0,
+    ]
 
 
 def candidates(
@@ -127,61 +177,28 @@ def candidates(
         return []
     keys = list(seen)
     assert index.lexical is not None
-    lex = index.lexical
-    q_terms = list(dict.fromkeys(lex.terms(query)))
-    q_idf = lex.idf(q_terms) if q_terms else np.zeros(0)
-    total = float(q_idf.sum())
-    # Rarity on a scale that does not grow with the corpus: the IDF of a term found in a single passage is 1.
-    n = max(len(lex), 2)
-    rarity = q_idf / np.log(1 + (n - 1 + 0.5) / 1.5)
-    q_set = set(q_terms)
-    q_pairs = set(pairwise(q_terms))
-    kind = question_type(query)
+    q = _Question.of(index.lexical, query)
     cos = index.sentence_vectors[index.sentence_vector_rows(keys)] @ query_vector.reshape(-1)
-    best_cos = float(cos.max())
-    context_terms = {sp.passage.id: set(lex.terms(sp.passage.text)) for sp in passages}
-    rows = []
-    for (doc_id, s, e), c in zip(keys, cos, strict=True):
-        text = index.documents[doc_id].text[s:e]
-        terms = lex.terms(text)
-        s_terms = set(terms)
-        sp = seen[(doc_id, s, e)]
-        ctx = context_terms[sp.passage.id] | s_terms
-        present = np.array([t in s_terms for t in q_terms], dtype=bool)
-        in_ctx = np.array([t in ctx for t in q_terms], dtype=bool)
-        pairs = set(pairwise(terms))
-        rows.append([
-            float(c),
-            float(c) - best_cos,
-            float(q_idf[present].sum() / total) if total else 0.0,
-            float(q_idf[in_ctx].sum() / total) if total else 0.0,
-            len(q_pairs & pairs) / len(q_pairs) if q_pairs else 0.0,
-            float(rarity[~in_ctx].max()) if (~in_ctx).any() else 0.0,
-            _type_match(kind, text, query),
-            float(kind in ("date", "number") and not _type_match(kind, text, query)),
-            len(s_terms - q_set) / max(len(s_terms), 1),
-            1.0 / sp.rank,
-            sp.dense_score or 0.0,
-            1.0,
-        ])
-    feats = np.array(rows, dtype=np.float64)
-    cov = FEATURES.index("coverage")
-    feats = np.insert(feats, cov + 1, feats[:, cov] - feats[:, cov].max(), axis=1)
-    probs = 1.0 / (1.0 + np.exp(-(feats @ np.array(params.weights))))
+    context = {sp.passage.id: set(terms(sp.passage.text)) for sp in passages}
+    raw = [_sentence_features(q, index.documents[d].text[s:e], float(c), context[seen[(d, s, e)].passage.id],
+                              seen[(d, s, e)])
+           for (d, s, e), c in zip(keys, cos, strict=True)]
+    best_cos, best_cov = max(r[0] for r in raw), max(r[1] for r in raw)
+    feats = [SentenceFeatures(r[0], r[0] - best_cos, r[1], r[1] - best_cov, *r[2:]) for r in raw]
+    matrix = np.array(feats, dtype=np.float64)
+    probs = 1.0 / (1.0 + np.exp(-(matrix @ np.array(params.weights))))
     out = [Candidate(d, s, e, seen[(d, s, e)], f, float(p))
            for (d, s, e), f, p in zip(keys, feats, probs, strict=True)]
     return sorted(out, key=lambda c: -c.probability)
 
 
 def abstain_features(cands: list[Candidate]) -> np.ndarray:
-    """The answerability model's inputs, from the best candidate sentence."""
+    """The answerability model's inputs (`ABSTAIN_FEATURES`), from the best candidate sentence."""
     if not cands:
         return np.zeros(len(ABSTAIN_FEATURES))
-    f = dict(zip(FEATURES, cands[0].features, strict=True))
-    every = np.stack([c.features for c in cands])
-    values = {"best_probability": cands[0].probability, **f,
-              "max_coverage": float(every[:, FEATURES.index("coverage")].max()),
-              "max_bigrams": float(every[:, FEATURES.index("bigrams")].max())}
+    values = {"best_probability": cands[0].probability, **cands[0].features._asdict(),
+              "max_coverage": max(c.features.coverage for c in cands),
+              "max_bigrams": max(c.features.bigrams for c in cands)}
     return np.array([values[name] for name in ABSTAIN_FEATURES], dtype=np.float64)
 
 

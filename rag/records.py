@@ -8,7 +8,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
+
+import numpy as np
 
 
 def _frozen_meta(meta: Mapping[str, Any] | None) -> Mapping[str, Any]:
@@ -54,6 +56,14 @@ class Span:
     start: int
     end: int
     text: str
+
+
+class Hits(NamedTuple):
+    """What a search returns: passage ids best first, with the searcher's scores, in that order everywhere.
+    One query: 1-D arrays; a batch (`VectorStore.search`): one row per query, missing hits with id -1."""
+
+    ids: np.ndarray
+    scores: np.ndarray
 
 
 @dataclass(frozen=True, slots=True)

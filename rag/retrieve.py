@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from rag.index.index import Index
 from rag.question import DEFAULT_K, MODES, Mode
-from rag.records import ScoredPassage
+from rag.records import Hits, ScoredPassage
 
 RRF_K = 60  # Cormack et al. (2009): damps the head of each ranking so neither retriever dominates.
 
 
-@dataclass(frozen=True, slots=True)
-class Hits:
-    """Candidates of one retriever: passage ids best first, with that retriever's scores."""
-
-    ids: np.ndarray
-    scores: np.ndarray
-
-
 def dense_hits(index: Index, query_vector: np.ndarray, depth: int) -> Hits:
-    scores, ids = index.store.search(query_vector.reshape(1, -1), depth)
+    ids, scores = index.store.search(query_vector.reshape(1, -1), depth)
     keep = ids[0] >= 0
     return Hits(ids[0][keep], scores[0][keep])
 
@@ -30,8 +20,7 @@ def dense_hits(index: Index, query_vector: np.ndarray, depth: int) -> Hits:
 def lexical_hits(index: Index, query: str, depth: int) -> Hits:
     if index.lexical is None:
         return Hits(np.zeros(0, np.int64), np.zeros(0, np.float32))
-    scores, ids = index.lexical.search(query, depth)
-    return Hits(ids, scores)
+    return index.lexical.search(query, depth)
 
 
 def fuse(rankings: list[Hits], *, k: int, rrf_k: int = RRF_K) -> list[tuple[int, float]]:

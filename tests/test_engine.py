@@ -17,8 +17,8 @@ from rag.errors import CitationError, QuestionError
 from rag.extractive import load_params, question_type
 from rag.index.index import Index
 from rag.question import MAX_QUESTION_CHARS, check_question
-from rag.records import Answer, Citation
-from rag.retrieve import Hits, fuse, retrieve
+from rag.records import Answer, Citation, Hits
+from rag.retrieve import fuse, retrieve
 
 
 @pytest.fixture

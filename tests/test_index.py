@@ -104,7 +104,7 @@ def test_incremental_update_embeds_only_what_changed(tmp_path: Path, index_dir: 
     # The unchanged seed article kept its passages and their ids.
     assert {pid for pid, p in after.passages.items() if p.doc_id == "seed.txt"} == seed_pids
     assert len(after.store) == len(after.passages)
-    assert len(after.lexical.search("budget council", 5)[0]) == 0  # type: ignore[union-attr]
+    assert len(after.lexical.search("budget council", 5).ids) == 0  # type: ignore[union-attr]
 
 
 class OtherFake(FakeEmbedder):

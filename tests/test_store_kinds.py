@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag.index import vectors as store_module
 from rag.collection import build_index
 from rag.engine import Engine
 from rag.errors import IndexCorruptError
+from rag.index import vectors as store_module
 from rag.index.index import Index
 from rag.index.vectors import EXACT_MAX, FaissStore, nlist_for, nprobe_for
 
@@ -38,14 +38,14 @@ def test_ivf_store_finds_its_own_vectors_and_forgets_removed_ones(tmp_path: Path
     x = _clustered(4000)
     ids = np.arange(1000, 5000, dtype=np.int64)
     s = FaissStore(32, kind="ivf-sq8")
-    assert len(s) == 0 and s.search(x[:1], 5)[1].shape == (1, 0)
+    assert len(s) == 0 and s.search(x[:1], 5).ids.shape == (1, 0)
     s.add(ids, x)
     assert len(s) == 4000 and s.kind == "ivf-sq8" and s.nprobe is not None
-    _, found = s.search(x[:200], 1)
+    found = s.search(x[:200], 1).ids
     assert np.mean(found[:, 0] == ids[:200]) >= 0.95
     s.remove(ids[:100].tolist())
     assert len(s) == 3900
-    _, found = s.search(x[:100], 10)
+    found = s.search(x[:100], 10).ids
     assert not set(found.ravel().tolist()) & set(ids[:100].tolist())
     assert sorted(s.ids().tolist()) == ids[100:].tolist()
     decoded = s.vectors()
@@ -58,7 +58,7 @@ def test_ivf_store_finds_its_own_vectors_and_forgets_removed_ones(tmp_path: Path
     s.save(tmp_path)
     back = FaissStore.load(tmp_path, dim=32, kind="ivf-sq8")
     assert back.kind == "ivf-sq8" and back.nprobe == 7 and len(back) == 3900
-    assert np.array_equal(back.search(x[100:110], 5)[1], s.search(x[100:110], 5)[1])
+    assert np.array_equal(back.search(x[100:110], 5).ids, s.search(x[100:110], 5).ids)
     back.remove([int(ids[200])])  # removal by id still works after a reload
     assert len(back) == 3899
 
@@ -93,7 +93,7 @@ def test_resized_switches_flat_to_ivf_beyond_the_threshold(monkeypatch: pytest.M
     ivf = big.resized()
     assert ivf.kind == "ivf-sq8" and len(ivf) == 3000
     assert sorted(ivf.ids().tolist()) == (np.arange(3000) + 7).tolist()
-    _, found = ivf.search(x[:100], 1)
+    found = ivf.search(x[:100], 1).ids
     assert np.mean(found[:, 0] == np.arange(100) + 7) >= 0.95
     assert ivf.resized() is ivf  # same size: nothing to do
 

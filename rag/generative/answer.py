@@ -20,6 +20,7 @@ from rag.generative.model import Generator
 from rag.generative.prompt import GenerationPrompt, build_prompt
 from rag.index.index import Index
 from rag.records import Answer
+from rag.text.terms import terms
 
 Message = Mapping[str, object]
 
@@ -56,10 +57,9 @@ def finish(
 ) -> Answer:
     """The checked generated answer, or `base` when too little of `generated` is supported."""
     t0 = time.perf_counter()
-    lexical = index.lexical
     checked = check(
         generated, prompt.passages, index.documents,
-        terms=lexical.terms if lexical is not None else None,
+        terms=terms,
         similarity=index_similarity(index, embedder) if embedder is not None else None,
         params=params,
     )

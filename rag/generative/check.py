@@ -24,6 +24,7 @@ import numpy as np
 from rag.cite import make_citation, verify
 from rag.records import Citation, Document, ScoredPassage
 from rag.text.sentences import split_sentences
+from rag.text.terms import terms as terms_of
 
 Key = tuple[str, int, int]  # (doc_id, start, end) of a source sentence
 Similarity = Callable[[Sequence[str], Sequence[Key]], np.ndarray]  # claims x source sentences -> cosine
@@ -89,9 +90,7 @@ class CheckedSentence:
 
 @cache
 def _default_terms() -> Terms:
-    from rag.index.bm25 import LexicalIndex
-
-    return LexicalIndex.build([], []).terms  # the engine's own stemming, stop words and demonyms
+    return terms_of  # the engine's own stemming, stop words and demonyms
 
 
 @cache

@@ -25,6 +25,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from rag.errors import IndexCorruptError, MissingDependencyError
+from rag.records import Hits
 
 KINDS: tuple[str, ...] = ("flat", "ivf-sq8", "hnsw")
 # Exact search up to this many vectors: a flat scan of 50k takes ~5.5 ms on these machines (bench/search.py);
@@ -51,8 +52,8 @@ class VectorStore(Protocol):
 
     def remove(self, ids: Iterable[int]) -> None: ...
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """(scores, ids), each of shape (len(queries), k); missing hits have id -1."""
+    def search(self, queries: np.ndarray, k: int) -> Hits:
+        """Hits(ids, scores), each of shape (len(queries), k); missing hits have id -1."""
         ...
 
     def __len__(self) -> int: ...
@@ -197,15 +198,15 @@ class FaissStore:
         self._index = self._empty(self.kind)
         self.add(keep_ids[mask], kept)
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, queries: np.ndarray, k: int) -> Hits:
         q = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
         k = max(1, min(k, len(self)))
         if len(self) == 0:
-            return np.zeros((len(q), 0), np.float32), np.zeros((len(q), 0), np.int64)
+            return Hits(np.zeros((len(q), 0), np.int64), np.zeros((len(q), 0), np.float32))
         if self.kind == "hnsw":
             _faiss().downcast_index(self._index.index).hnsw.efSearch = max(self.ef_search, k)
-        scores, ids = self._index.search(q, k)
-        return scores, ids
+        scores, ids = self._index.search(q, k)  # faiss's own order
+        return Hits(ids, scores)
 
     def resized(self) -> FaissStore:
         """This store, or a new one of the kind `kind_for` its size asks for, holding the same vectors.
