@@ -15,7 +15,7 @@ from rag.collection import Collection
 from rag.config import Settings, process_defaults
 from rag.embed.model import SentenceTransformerEmbedder
 from rag.engine import Engine
-from rag.generative.model import Generator
+from rag.generative.protocol import Generator
 from rag.index import disk
 from rag.question import DEFAULT_K, Message, Mode, check_history, check_request
 from rag.records import Answer

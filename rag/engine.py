@@ -11,7 +11,8 @@ from rag.cite import make_citation, render, verify
 from rag.embed.model import Embedder, SentenceTransformerEmbedder
 from rag.extractive import AnswerParams, Candidate, answerability, candidates, load_params, select
 from rag.followup import rewrite
-from rag.generative.model import Generator, resolve_generator
+from rag.generative.model import resolve_generator
+from rag.generative.protocol import Generator
 from rag.index.index import Index
 from rag.question import DEFAULT_K, Message, Mode, check_history, check_question, check_request
 from rag.records import Answer, Citation

@@ -52,6 +52,10 @@ class GoldFormatError(RagError):
     """A gold or corpus file line cannot be resolved; the message names the file and line."""
 
 
+class GeneratorError(RagError):
+    """The generator model cannot be loaded, or the prompt does not fit it."""
+
+
 class MissingDependencyError(RagError, ImportError):
     """An optional package is not installed; the message says what to install."""
 

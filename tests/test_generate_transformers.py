@@ -11,9 +11,9 @@ from typing import cast
 import pytest
 from tiny_lm import NO_SYSTEM_TEMPLATE, build_tiny_model
 
+from rag.errors import GeneratorError
 from rag.generative.model import (
     Generator,
-    GeneratorError,
     TransformersGenerator,
     forget_generators,
     get_generator,

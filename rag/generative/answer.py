@@ -16,8 +16,8 @@ import numpy as np
 
 from rag.embed.model import Embedder
 from rag.generative.check import DEFAULT_PARAMS, GroundParams, Key, Similarity, check, render
-from rag.generative.model import Generator
 from rag.generative.prompt import GenerationPrompt, build_prompt
+from rag.generative.protocol import Generator
 from rag.index.index import Index
 from rag.records import Answer
 from rag.text.terms import terms
