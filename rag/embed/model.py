@@ -9,7 +9,7 @@ Speed on CPU comes from these, each measured by `rag bench` (bench/embedding.py)
 - batches of texts of similar length (by tokens, not characters), capped by a token budget, so that little
   time goes into padding;
 - each distinct text embedded once (a one-sentence passage is also that sentence);
-- a question embedded in float32 by a numpy forward pass of the model (rag/minibert.py), with no torch to
+- a question embedded in float32 by a numpy forward pass of the model (rag/embed/numpy_bert.py), with no torch to
   import: most of a cold start was importing it (SMALL_INPUT_CHARS);
 - OpenMP threads that sleep rather than spin while waiting (OMP_WAIT_POLICY=PASSIVE, set at the edges by
   `rag.config.process_defaults`), which keeps a busy shared machine from multiplying latency.
@@ -37,7 +37,7 @@ MIN_AGREEMENT = 0.99
 # median of 5): 512: 212, 1024: 226, 2048: 212, 4096: 196, 8192: 157 — a batch's activations stay in cache.
 MAX_BATCH_TOKENS = 1024
 # Up to this many characters (a question, not a corpus) texts are embedded in float32, by the numpy forward pass
-# (rag/minibert.py) when the model has one: no torch to load, a few ms a question; else by the float32 model
+# (rag/embed/numpy_bert.py) when the model has one: no torch to load, a few ms a question; else by the float32 model
 # (bfloat16 makes a few dozen tokens no faster).
 SMALL_INPUT_CHARS = 1000
 
