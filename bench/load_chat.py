@@ -128,12 +128,8 @@ def user(n: int, url: str, api: str, auth: tuple[str, str] | None, refs: dict[st
                 tally.rss_kib.append((asked, rss))
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command line, with its bounds checked (loopback only, users 1..100, seconds 0..3600)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("url", help="the chat server, on loopback (http://127.0.0.1:PORT/)")
     p.add_argument("--users", type=int, default=20)
@@ -150,17 +146,13 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"{args.url}: only a server on loopback (127.0.0.1, ::1, localhost) may be load-tested")
     if not 1 <= args.users <= 100 or not 0 < args.seconds <= 3600 or args.max_questions < 1:
         p.error("--users must be 1..100, --seconds 0..3600 and --max-questions at least 1")
-    auth = tuple(args.auth.split(":", 1)) if args.auth else None
+    return args
 
-    from gradio_client import Client
 
-    client = Client(args.url, auth=auth, verbose=False, download_files=False)
-    gold = load_gold(args.gold)
-    refs = references(client, args.api_name, gold)
-    print(f"{len(refs)} of {len(gold)} gold questions answered correctly when asked alone; loading with those.")
-    if not refs:
-        print("no question to load the server with", file=sys.stderr)
-        return 1
+def load(args: argparse.Namespace, auth: tuple[str, str] | None, refs: dict[str, tuple[Any, ...]]
+         ) -> tuple[Tally, float]:
+    """Run the users against the server until --seconds or --max-questions; return what they saw and the wall
+    time. The server's memory is sampled before and after (and by the users every 100 questions)."""
     tally = Tally()
     rss0 = server_rss_kib(args.server_pid)
     if rss0 is not None:
@@ -180,7 +172,35 @@ def main(argv: list[str] | None = None) -> int:
     rss1 = server_rss_kib(args.server_pid)
     if rss1 is not None:
         tally.rss_kib.append((tally.asked, rss1))
+    return tally, wall
 
+
+def latency_figures(lat: list[float]) -> dict[str, float]:
+    """Median, p90, p99 and max of the latencies in seconds (percentiles by linear interpolation)."""
+    if str(ROOT) not in sys.path:  # run as `python bench/load_chat.py`: the checkout root is not on the path
+        sys.path.insert(0, str(ROOT))
+    from eval.stats import percentile
+
+    p90, p99 = percentile(lat, 90), percentile(lat, 99)
+    assert p90 is not None and p99 is not None, "latencies needed"
+    return {"median": round(statistics.median(lat), 3), "p90": round(p90, 3), "p99": round(p99, 3),
+            "max": round(max(lat), 3)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    auth = tuple(args.auth.split(":", 1)) if args.auth else None
+
+    from gradio_client import Client
+
+    client = Client(args.url, auth=auth, verbose=False, download_files=False)
+    gold = load_gold(args.gold)
+    refs = references(client, args.api_name, gold)
+    print(f"{len(refs)} of {len(gold)} gold questions answered correctly when asked alone; loading with those.")
+    if not refs:
+        print("no question to load the server with", file=sys.stderr)
+        return 1
+    tally, wall = load(args, auth, refs)
     lat = tally.latencies
     figures: dict[str, Any] = {
         "users": args.users, "seconds": round(wall, 1), "questions": len(refs), "answered": len(lat),
@@ -188,8 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         "per_second": round(len(lat) / wall, 2) if wall else None,
     }
     if lat:
-        figures["latency_s"] = {"median": round(statistics.median(lat), 3), "p90": round(percentile(lat, 0.9), 3),
-                                "p99": round(percentile(lat, 0.99), 3), "max": round(max(lat), 3)}
+        figures["latency_s"] = latency_figures(lat)
     if tally.rss_kib:
         figures["server_rss_mib"] = [(n, round(kib / 1024, 1)) for n, kib in tally.rss_kib]
     print(json.dumps(figures, indent=1))

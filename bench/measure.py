@@ -13,10 +13,12 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from eval.stats import percentile
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -35,22 +37,12 @@ class Timing:
 
     @property
     def p95(self) -> float:
-        return percentile(self.samples, 95)
+        p95 = percentile(self.samples, 95)
+        return float("nan") if p95 is None else p95
 
     def to_dict(self) -> dict[str, Any]:
         return {"median_ms": round(self.median, 3), "p95_ms": round(self.p95, 3), "n": len(self.samples),
                 "min_ms": round(min(self.samples), 3) if self.samples else None}
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """The q-th percentile by linear interpolation between closest ranks (numpy's default)."""
-    xs = sorted(values)
-    if not xs:
-        return float("nan")
-    pos = (len(xs) - 1) * q / 100
-    lo = int(pos)
-    hi = min(lo + 1, len(xs) - 1)
-    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
 
 
 def time_calls(fn: Callable[[], object], *, repeat: int, warmup: int = 3) -> Timing:

@@ -17,12 +17,14 @@ Prints tables and writes bench/out/bench-<time>.json (and bench/out/latest.json)
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -65,8 +67,27 @@ def environment() -> dict[str, Any]:
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(sys.argv[1:] if argv is None else list(argv))
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What one `rag bench` run measures: the command line (after --quick narrowed it) and its lists."""
+
+    args: argparse.Namespace
+    sections: frozenset[str]
+    corpora: list[str]
+    peers: list[str]
+    peer_corpora: list[str]
+
+    @property
+    def out(self) -> Path:
+        return Path(self.args.out)
+
+    @property
+    def indexes(self) -> Path:
+        return self.out / "indexes"
+
+
+def plan(args: argparse.Namespace) -> Plan:
+    """The sections and corpora to run; --quick narrows them (and `args`, which the results record)."""
     sections = set(_csv(args.sections))
     unknown = sections - set(SECTIONS)
     if unknown:
@@ -76,86 +97,106 @@ def main(argv: Sequence[str] | None = None) -> int:
         corpora, peer_corpora, args.questions = ["seed"], ["seed"], min(args.questions, 20)
         sections -= {"search", "scale"}
         args.cold_repeat = min(args.cold_repeat, 2)
-    out = args.out
-    indexes = out / "indexes"
+    return Plan(args, frozenset(sections), corpora, peers, peer_corpora)
+
+
+# Each section writes into `results` as it goes, so a section failing half-way keeps what it had measured.
+def _embedding(p: Plan, results: dict[str, Any]) -> None:
+    results["embedding"] = run_worker("embedding", {"repeat": 3})
+
+
+def _build(p: Plan, results: dict[str, Any]) -> None:
+    from .corpora import corpora as known
+
+    for name in p.corpora:
+        runs = [run_worker("build", {"index_dir": str(p.indexes / name),
+                                     "paths": [str(path) for path in known()[name].paths]})
+                for _ in range(max(1, p.args.build_repeat))]
+        results.setdefault("build", {})[name] = _median_run(runs)
+
+
+def _ask(p: Plan, results: dict[str, Any]) -> None:
+    for name in p.corpora:
+        results.setdefault("ask", {})[name] = run_worker(
+            "ask", {"index_dir": str(p.indexes / name), "corpus": name, "questions": p.args.questions,
+                    "repeat": 3 if name == "seed" else 1})
+
+
+def _peers(p: Plan, results: dict[str, Any]) -> None:
+    from .corpora import corpora as known
+
+    for name in p.peer_corpora:
+        # Rounds of ours, then each peer, back to back: load from other jobs drifts over minutes, so
+        # each round's ratio compares builds made under about the same load.
+        runs: dict[str, list[dict[str, Any]]] = {"ours": [], **{peer: [] for peer in p.peers}}
+        for _ in range(max(1, p.args.build_repeat)):
+            runs["ours"].append(run_worker("build", {
+                "index_dir": str(p.out / "scratch" / name), "paths": [str(path) for path in known()[name].paths]}))
+            for peer in p.peers:
+                runs[peer].append(run_worker("peer", {"peer": peer, "corpus": name,
+                                                      "questions": p.args.questions}))
+        row: dict[str, Any] = {system: _median_run(r) for system, r in runs.items()}
+        row["ratios"] = {peer: _round_ratios(runs["ours"], runs[peer]) for peer in p.peers}
+        results.setdefault("peers", {})[name] = row
+
+
+def _search(p: Plan, results: dict[str, Any]) -> None:
+    results["search"] = run_worker(
+        "scale", {"what": "search", "real": p.args.real, "queries": 500, "probes": [16, 32, 64, 128, 256],
+                  "hnsw": p.args.hnsw},
+        timeout=4 * 3600)
+
+
+def _scale(p: Plan, results: dict[str, Any]) -> None:
+    dirs = [str(p.indexes / n) for n in ("squad-dev", "news-rtqa")]
+    if not all((Path(d) / "CURRENT").is_file() for d in dirs):
+        raise RuntimeError("the scale section copies the squad-dev and news-rtqa indexes: run the build "
+                           "section on them first")
+    for n in (int(x) for x in _csv(p.args.scale)):
+        results.setdefault("scale", {})[str(n)] = run_worker(
+            "scale", {"what": "ask", "n": n, "index_dirs": dirs, "questions": p.args.questions},
+            timeout=3 * 3600)
+
+
+def _cold(p: Plan, results: dict[str, Any]) -> None:
+    from .cold import cold_ask, cold_chat, import_profile
+
+    seed_index = p.indexes / "seed"
+    if not (seed_index / "CURRENT").is_file():
+        raise RuntimeError("cold starts use the seed index: run the build section on seed first")
+    q = "When did Turkey and Syria sign the memorandum of understanding?"
+    results["cold"] = {"ask": cold_ask(seed_index, q, repeat=p.args.cold_repeat),
+                       "imports": import_profile(seed_index, q)}
+    results["cold"]["chat"] = cold_chat(seed_index, ROOT / "seeds", repeat=p.args.cold_repeat)
+
+
+STEPS: dict[str, Callable[[Plan, dict[str, Any]], None]] = {
+    "embedding": _embedding, "build": _build, "ask": _ask, "peers": _peers, "search": _search, "scale": _scale,
+    "cold": _cold,
+}  # in the order of SECTIONS: build before ask, scale and cold, which use its indexes
+
+
+def step(name: str, fn: Callable[[], None], results: dict[str, Any]) -> None:
+    """Run one section, timed; its failure is recorded under results["errors"] and the run goes on."""
+    print(f"[bench] {name} ...", flush=True)
+    t0 = time.perf_counter()
+    try:
+        fn()
+    except Exception as exc:  # one failing section must not lose the others' figures
+        results.setdefault("errors", {})[name] = f"{type(exc).__name__}: {exc}"
+        print(f"[bench] {name} FAILED: {exc}", flush=True)
+    print(f"[bench] {name} done in {time.perf_counter() - t0:.0f} s", flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(sys.argv[1:] if argv is None else list(argv))
+    p = plan(args)
+    out = p.out
     results: dict[str, Any] = {"environment": environment(), "args": vars(args) | {"out": str(out)}}
     t_start = time.perf_counter()
-
-    def step(name: str, fn: Any) -> None:
-        print(f"[bench] {name} ...", flush=True)
-        t0 = time.perf_counter()
-        try:
-            fn()
-        except Exception as exc:  # one failing section must not lose the others' figures
-            results.setdefault("errors", {})[name] = f"{type(exc).__name__}: {exc}"
-            print(f"[bench] {name} FAILED: {exc}", flush=True)
-        print(f"[bench] {name} done in {time.perf_counter() - t0:.0f} s", flush=True)
-
-    if "embedding" in sections:
-        step("embedding", lambda: results.__setitem__("embedding", run_worker("embedding", {"repeat": 3})))
-    if "build" in sections:
-        def build() -> None:
-            from .corpora import corpora as known
-
-            for name in corpora:
-                runs = [run_worker("build", {"index_dir": str(indexes / name),
-                                             "paths": [str(p) for p in known()[name].paths]})
-                        for _ in range(max(1, args.build_repeat))]
-                results.setdefault("build", {})[name] = _median_run(runs)
-        step("build", build)
-    if "ask" in sections:
-        def ask() -> None:
-            for name in corpora:
-                results.setdefault("ask", {})[name] = run_worker(
-                    "ask", {"index_dir": str(indexes / name), "corpus": name, "questions": args.questions,
-                            "repeat": 3 if name == "seed" else 1})
-        step("ask", ask)
-    if "peers" in sections and peers:
-        def peer_runs() -> None:
-            from .corpora import corpora as known
-
-            for name in peer_corpora:
-                # Rounds of ours, then each peer, back to back: load from other jobs drifts over minutes, so
-                # each round's ratio compares builds made under about the same load.
-                runs: dict[str, list[dict[str, Any]]] = {"ours": [], **{p: [] for p in peers}}
-                for _ in range(max(1, args.build_repeat)):
-                    runs["ours"].append(run_worker("build", {
-                        "index_dir": str(out / "scratch" / name), "paths": [str(p) for p in known()[name].paths]}))
-                    for peer in peers:
-                        runs[peer].append(run_worker("peer", {"peer": peer, "corpus": name,
-                                                              "questions": args.questions}))
-                row: dict[str, Any] = {system: _median_run(r) for system, r in runs.items()}
-                row["ratios"] = {peer: _round_ratios(runs["ours"], runs[peer]) for peer in peers}
-                results.setdefault("peers", {})[name] = row
-        step("peers", peer_runs)
-    if "search" in sections:
-        step("search", lambda: results.__setitem__("search", run_worker(
-            "scale", {"what": "search", "real": args.real, "queries": 500, "probes": [16, 32, 64, 128, 256],
-                      "hnsw": args.hnsw},
-            timeout=4 * 3600)))
-    if "scale" in sections:
-        def scale() -> None:
-            dirs = [str(indexes / n) for n in ("squad-dev", "news-rtqa")]
-            if not all((Path(d) / "CURRENT").is_file() for d in dirs):
-                raise RuntimeError("the scale section copies the squad-dev and news-rtqa indexes: run the build "
-                                   "section on them first")
-            for n in (int(x) for x in _csv(args.scale)):
-                results.setdefault("scale", {})[str(n)] = run_worker(
-                    "scale", {"what": "ask", "n": n, "index_dirs": dirs, "questions": args.questions},
-                    timeout=3 * 3600)
-        step("scale", scale)
-    if "cold" in sections:
-        def cold() -> None:
-            from .cold import cold_ask, cold_chat, import_profile
-
-            seed_index = indexes / "seed"
-            if not (seed_index / "CURRENT").is_file():
-                raise RuntimeError("cold starts use the seed index: run the build section on seed first")
-            q = "When did Turkey and Syria sign the memorandum of understanding?"
-            results["cold"] = {"ask": cold_ask(seed_index, q, repeat=args.cold_repeat),
-                               "imports": import_profile(seed_index, q)}
-            results["cold"]["chat"] = cold_chat(seed_index, ROOT / "seeds", repeat=args.cold_repeat)
-        step("cold", cold)
+    for name in SECTIONS:
+        if name in p.sections and (name != "peers" or p.peers):
+            step(name, functools.partial(STEPS[name], p, results), results)
 
     results["environment"]["load_average_end"] = os.getloadavg()
     results["environment"]["seconds"] = round(time.perf_counter() - t_start, 1)

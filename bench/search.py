@@ -128,7 +128,7 @@ def measure_point(base: np.ndarray, queries: np.ndarray, n: int, *, kinds: Seque
         store.add(np.arange(n, dtype=np.int64), vectors)
         build_s = time.perf_counter() - t0
         del vectors
-        _, found = store.search(queries, K)
+        found = store.search(queries, K).ids
         lat = _latency(store, queries, n=latency_queries if kind != "flat" or n <= 200_000 else 30)
         entry: dict[str, Any] = {
             "build_s": round(build_s, 2),
@@ -147,7 +147,7 @@ def measure_point(base: np.ndarray, queries: np.ndarray, n: int, *, kinds: Seque
             default = store.nprobe
             for p in probes:
                 store.nprobe = p
-                _, f = store.search(queries, K)
+                f = store.search(queries, K).ids
                 sweep[str(p)] = {"recall@10": round(tie_aware_recall(f, queries, base, exact_scores), 4),
                                  "search_median_ms": round(_latency(store, queries, n=100).median, 3)}
             store.nprobe = default or 1

@@ -37,6 +37,7 @@ from rag.index.index import Index
 from rag.retrieve import retrieve
 
 from .gold import GoldQuestion, load_gold, normalize_answer, overlaps
+from .logistic import fit_logistic
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT.parent / "shared" / "benchmarks"
@@ -105,34 +106,7 @@ def answer_scores(rows: list[Row], params: AnswerParams, index_of: dict[str, Ind
             "citation_recall": cited / n}
 
 
-# Sign constraints: more of the question's evidence never lowers a score, missing evidence never raises it.
-# Without them, correlated features (coverage, bigrams, max coverage) trade weights and flip signs.
-_SIGNS = {"novelty": 0, "bias": 0, "missing_rare": -1, "type_missing": -1}
-
-
-def fit_logistic(X: np.ndarray, y: np.ndarray, w: np.ndarray, names: tuple[str, ...], *, l2: float = 1.0) -> np.ndarray:
-    """Weighted logistic regression with per-feature sign bounds (L-BFGS-B); `w` sums to the number of rows."""
-    from scipy.optimize import minimize
-
-    yy = y.astype(np.float64)
-
-    def loss(beta: np.ndarray) -> tuple[float, np.ndarray]:
-        z = X @ beta
-        p = 1 / (1 + np.exp(-z))
-        nll = np.sum(w * (np.logaddexp(0, z) - yy * z))
-        grad = X.T @ (w * (p - yy))
-        reg = 0.5 * l2 * np.sum(beta[:-1] ** 2)
-        return float(nll + reg), grad + l2 * np.append(beta[:-1], 0.0)
-
-    bounds = []
-    for name in names:
-        sign = _SIGNS.get(name, 1)
-        bounds.append((0.0, None) if sign > 0 else (None, 0.0) if sign < 0 else (None, None))
-    result = minimize(loss, np.zeros(X.shape[1]), jac=True, method="L-BFGS-B", bounds=bounds)
-    return np.asarray(result.x)
-
-
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sample", type=int, default=400, help="questions sampled from each benchmark")
     ap.add_argument("--seed", type=int, default=0)
@@ -140,9 +114,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--min-declined-near", type=float, default=0.8, help="least share of seed near misses declined")
     ap.add_argument("--seed-weight", type=float, default=5.0, help="weight of a seed question against a benchmark one")
     ap.add_argument("--write", action="store_true", help=f"write {PARAMS_FILE.relative_to(ROOT)}")
-    args = ap.parse_args(argv)
-    rng = random.Random(args.seed)
-    embedder = SentenceTransformerEmbedder()
+    return ap.parse_args(argv)
+
+
+def load_sets(embedder: SentenceTransformerEmbedder) -> tuple[dict[str, Index], dict[str, list[GoldQuestion]]]:
+    """Each data set's index (built into the fit cache when missing) and its gold questions."""
     sets = {
         "seed": (ROOT / "seeds", ROOT / "eval" / "gold" / "seed.jsonl"),
         "squad-dev": (BENCH / "squad-dev" / "corpus.jsonl", BENCH / "squad-dev" / "gold.jsonl"),
@@ -155,67 +131,94 @@ def main(argv: list[str] | None = None) -> int:
         build_index(CACHE / name, [corpus], embedder=embedder, progress=True)
         index_of[name] = Index.load(CACHE / name, verify=False)
         gold[name] = load_gold(gold_path, index_of[name].documents)
+    return index_of, gold
+
+
+def collect_rows(index_of: dict[str, Index], gold: dict[str, list[GoldQuestion]],
+                 embedder: SentenceTransformerEmbedder, rng: random.Random, *, sample: int, k: int) -> list[Row]:
+    """The candidates of every sampled question: each set's own questions, then off-corpus ones."""
     rows: list[Row] = []
     for name, qs in gold.items():
-        sample = qs if name == "seed" else rng.sample(qs, min(args.sample, len(qs)))
-        rows += collect(name, index_of[name], sample, embedder, k=args.k)
+        picked = qs if name == "seed" else rng.sample(qs, min(sample, len(qs)))
+        rows += collect(name, index_of[name], picked, embedder, k=k)
     # Off-corpus questions: a benchmark's questions asked of another corpus have no answer there.
     cross = [("seed", "news-rtqa"), ("seed", "squad-dev"), ("news-rtqa", "squad-dev"), ("squad-dev", "news-rtqa")]
     for target, source in cross:
-        qs = rng.sample(gold[source], min(args.sample // 4, len(gold[source])))
-        rows += collect(f"{target}", index_of[target], qs, embedder, k=args.k, unanswerable=True)
+        qs = rng.sample(gold[source], min(sample // 4, len(gold[source])))
+        rows += collect(f"{target}", index_of[target], qs, embedder, k=k, unanswerable=True)
+    return rows
 
-    ans = [r for r in rows if r.question.answerable and r.cands]
-    neg = [r for r in rows if not r.question.answerable and r.cands]
+
+def fit_sentences(ans: list[Row], neg: list[Row], *, seed_weight: float) -> np.ndarray:
+    """The sentence model's weights over the candidates of answerable (`ans`) and unanswerable (`neg`) rows."""
     X = np.vstack([np.stack([c.features for c in r.cands]) for r in ans + neg])
     y = np.concatenate([r.labels for r in ans + neg])
     # Each question weighs the same, however many candidate sentences it has.
     # The seed article is the product's own kind of text: its questions weigh more than a benchmark's.
-    w = np.concatenate([np.full(len(r.cands), (args.seed_weight if r.dataset == "seed" else 1.0) / len(r.cands))
+    w = np.concatenate([np.full(len(r.cands), (seed_weight if r.dataset == "seed" else 1.0) / len(r.cands))
                         for r in ans + neg])
-    weights = fit_logistic(X, y, w * len(w) / w.sum(), FEATURES)
-    probabilities(rows, weights)
+    return fit_logistic(X, y, w * len(w) / w.sum(), FEATURES)
 
-    # Answerability: a question-level model, answerable vs not; the seed set's own near misses weigh as much
-    # as all off-corpus questions together, and the negatives as much as the answerable questions.
-    near = [r for r in neg if r.dataset == "seed" and r.question.id.startswith("seed-")]
-    far = [r for r in neg if r not in near]
-    own = [r for r in ans if r.dataset == "seed"]
-    bench = [r for r in ans if r.dataset != "seed"]
-    # Four groups weigh the same: the seed article's answerable questions and its near misses (the product's
-    # own kind of text), and the benchmarks' answerable and off-corpus questions.
-    qrows = own + bench + near + far
-    sizes = [len(own), len(bench), len(near), len(far)]
+
+@dataclass(frozen=True, slots=True)
+class Groups:
+    """The four groups the answerability model weighs alike: the seed article's answerable questions and its
+    near misses (the product's own kind of text), and the benchmarks' answerable and off-corpus questions."""
+
+    own: list[Row]
+    bench: list[Row]
+    near: list[Row]
+    far: list[Row]
+
+
+@dataclass(frozen=True, slots=True)
+class Abstention:
+    weights: np.ndarray
+    threshold: float
+    conf: dict[int, float]  # id(row) -> probability that the row's question is answerable
+    balanced_accuracy: float
+    cv: dict[str, float]  # held-out shares answered / declined per group
+
+
+def balanced(conf: dict[int, float], g: Groups, t: float) -> float:
+    """Mean of the four groups' rates of the right call (answer or decline) at threshold `t`."""
+    rates = [np.mean([conf[id(r)] >= t for r in g.own]), np.mean([conf[id(r)] >= t for r in g.bench]),
+             np.mean([conf[id(r)] < t for r in g.near]), np.mean([conf[id(r)] < t for r in g.far])]
+    return float(np.mean(rates))
+
+
+def fit_abstention(g: Groups, *, min_declined_near: float, seed: int) -> Abstention:
+    """Answerability: a question-level model, answerable vs not, its threshold, and a 5-fold held-out check."""
+    qrows = g.own + g.bench + g.near + g.far
+    sizes = [len(g.own), len(g.bench), len(g.near), len(g.far)]
     QX = np.stack([abstain_features(r.cands) for r in qrows])
     qy = np.array([r.question.answerable for r in qrows])
     qw = np.concatenate([np.full(n, 0.25 / max(n, 1)) for n in sizes])
     abstain_weights = fit_logistic(QX, qy, qw * len(qw), ABSTAIN_FEATURES)
     conf = {id(r): float(1 / (1 + np.exp(-(x @ abstain_weights)))) for r, x in zip(qrows, QX, strict=True)}
     grid = np.linspace(0.05, 0.95, 181)
-
-    def balanced(t: float) -> float:
-        rates = [np.mean([conf[id(r)] >= t for r in own]), np.mean([conf[id(r)] >= t for r in bench]),
-                 np.mean([conf[id(r)] < t for r in near]), np.mean([conf[id(r)] < t for r in far])]
-        return float(np.mean(rates))
-
     # The seed near misses must be declined at least this often (CI's floor is 0.75); within that, the best
     # balanced accuracy.
-    allowed = [t for t in grid if np.mean([conf[id(r)] < t for r in near]) >= args.min_declined_near] or list(grid)
-    threshold = float(max(allowed, key=balanced))
-    best_p = conf
+    allowed = [t for t in grid if np.mean([conf[id(r)] < t for r in g.near]) >= min_declined_near] or list(grid)
+    threshold = float(max(allowed, key=lambda t: balanced(conf, g, t)))
     # Held-out estimate: each question's answerability from a model fitted without its fold (5 folds).
     from sklearn.model_selection import StratifiedKFold
 
     groups = np.repeat([0, 0, 1, 2], sizes) * 10 + np.repeat([0, 1, 0, 0], sizes)  # strata: own/bench/near/far
     held = np.zeros(len(qrows))
-    for train, test in StratifiedKFold(5, shuffle=True, random_state=args.seed).split(QX, groups):
+    for train, test in StratifiedKFold(5, shuffle=True, random_state=seed).split(QX, groups):
         beta = fit_logistic(QX[train], qy[train], qw[train] * len(train) / qw[train].sum(), ABSTAIN_FEATURES)
         held[test] = 1 / (1 + np.exp(-(QX[test] @ beta)))
-    cv = {name: round(float(np.mean((held[groups == g] >= threshold) == (g < 10))), 4)
-          for g, name in ((0, "answered_seed"), (1, "answered_benchmarks"), (10, "declined_near"),
-                          (20, "declined_off_corpus"))}
-    params = AnswerParams(weights=tuple(float(x) for x in weights), threshold=threshold,
-                          abstain_weights=tuple(float(x) for x in abstain_weights))
+    cv = {name: round(float(np.mean((held[groups == gi] >= threshold) == (gi < 10))), 4)
+          for gi, name in ((0, "answered_seed"), (1, "answered_benchmarks"), (10, "declined_near"),
+                           (20, "declined_off_corpus"))}
+    return Abstention(abstain_weights, threshold, conf, balanced(conf, g, threshold), cv)
+
+
+def tune_selection(rows: list[Row], params: AnswerParams, index_of: dict[str, Index]
+                   ) -> tuple[AnswerParams, dict[str, float]]:
+    """The rule for further sentences (ratio to the best, at most N) with the best containment plus citation
+    precision, and its answer figures."""
     best = None
     for ratio in (0.6, 0.7, 0.8, 0.9, 0.95):
         for most in (1, 2, 3):
@@ -225,7 +228,26 @@ def main(argv: list[str] | None = None) -> int:
             if best is None or score > best[0]:
                 best = (score, p, s)
     assert best is not None
-    _, params, figures = best
+    return best[1], best[2]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    rng = random.Random(args.seed)
+    embedder = SentenceTransformerEmbedder()
+    index_of, gold = load_sets(embedder)
+    rows = collect_rows(index_of, gold, embedder, rng, sample=args.sample, k=args.k)
+    ans = [r for r in rows if r.question.answerable and r.cands]
+    neg = [r for r in rows if not r.question.answerable and r.cands]
+    weights = fit_sentences(ans, neg, seed_weight=args.seed_weight)
+    probabilities(rows, weights)
+    near = [r for r in neg if r.dataset == "seed" and r.question.id.startswith("seed-")]
+    g = Groups(own=[r for r in ans if r.dataset == "seed"], bench=[r for r in ans if r.dataset != "seed"],
+               near=near, far=[r for r in neg if r not in near])
+    ab = fit_abstention(g, min_declined_near=args.min_declined_near, seed=args.seed)
+    fitted = AnswerParams(weights=tuple(float(x) for x in weights), threshold=ab.threshold,
+                          abstain_weights=tuple(float(x) for x in ab.weights))
+    params, figures = tune_selection(rows, fitted, index_of)
     report = {
         "weights": dict(zip(FEATURES, params.weights, strict=True)),
         "abstain_weights": dict(zip(ABSTAIN_FEATURES, params.abstain_weights, strict=True)),
@@ -233,15 +255,16 @@ def main(argv: list[str] | None = None) -> int:
         "second_ratio": params.second_ratio,
         "max_sentences": params.max_sentences,
         "fitted_on": {
-            "questions": {"answerable": len(ans), "unanswerable_near": len(near), "unanswerable_off_corpus": len(far)},
+            "questions": {"answerable": len(ans), "unanswerable_near": len(g.near),
+                          "unanswerable_off_corpus": len(g.far)},
             "sample": args.sample, "seed": args.seed, "k": args.k,
-            "balanced_accuracy": round(balanced(params.threshold), 4),
+            "balanced_accuracy": round(ab.balanced_accuracy, 4),
             "answer": {k: round(v, 4) for k, v in figures.items()},
-            "answered_seed": round(float(np.mean([best_p[id(r)] >= threshold for r in own])), 4),
-            "answered_benchmarks": round(float(np.mean([best_p[id(r)] >= threshold for r in bench])), 4),
-            "declined_near": round(float(np.mean([best_p[id(r)] < threshold for r in near])), 4),
-            "declined_off_corpus": round(float(np.mean([best_p[id(r)] < threshold for r in far])), 4),
-            "cross_validated_5_fold": cv,
+            "answered_seed": round(float(np.mean([ab.conf[id(r)] >= ab.threshold for r in g.own])), 4),
+            "answered_benchmarks": round(float(np.mean([ab.conf[id(r)] >= ab.threshold for r in g.bench])), 4),
+            "declined_near": round(float(np.mean([ab.conf[id(r)] < ab.threshold for r in g.near])), 4),
+            "declined_off_corpus": round(float(np.mean([ab.conf[id(r)] < ab.threshold for r in g.far])), 4),
+            "cross_validated_5_fold": ab.cv,
         },
     }
     print(json.dumps(report, indent=1))

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import inspect
 import os
-import random
 import resource
 import sys
 import time
@@ -28,16 +27,17 @@ from rag.config import PROJECT_ROOT
 from rag.embed.model import Embedder
 from rag.errors import RagError, require
 from rag.index.index import ChunkSettings
-from rag.ingest.corpus import load_corpus
 from rag.question import MODES, Mode
 from rag.records import Answer, Document
 
 from . import cache, report, tables
 from .baselines import PeerRun, check_installed, side_by_side, start_peers
 from .compare import compare
-from .gold import GoldQuestion, load_gold
-from .metrics import QuestionScore, extra_figures, failed, score_answer, summarize
+from .gold import GoldQuestion
+from .inputs import Inputs, read_inputs
+from .metrics import extra_figures, failed, score_answer, summarize
 from .options import EvalSettings, dataset_name, parser, settings_from_args
+from .records import QuestionRun
 
 OUT_ROOT = PROJECT_ROOT / "eval" / "out"
 PEAK_MEMORY_METHOD = "resource.getrusage(RUSAGE_SELF).ru_maxrss: peak RSS of the whole harness process"
@@ -47,32 +47,6 @@ class Asker(Protocol):
     """What the harness needs of an engine."""
 
     def ask(self, question: str, *, k: int = ..., mode: Mode = ...) -> Answer: ...
-
-
-@dataclass(frozen=True, slots=True)
-class QuestionRun:
-    """One question, the engine's answer (None when ask() raised), and its score."""
-
-    question: GoldQuestion
-    answer: Answer | None
-    score: QuestionScore
-
-
-def resolve_corpus(path: Path) -> list[Path]:
-    """What to index for a corpus PATH: a benchmark folder's corpus.jsonl, else the file or folder itself."""
-    if not path.exists():
-        raise RagError(f"corpus not found: {path}")
-    if path.is_dir() and (path / "corpus.jsonl").is_file():
-        return [path / "corpus.jsonl"]
-    return [path]
-
-
-def sample(questions: Sequence[GoldQuestion], limit: int | None, seed: int) -> list[GoldQuestion]:
-    """`limit` questions drawn at random with `seed` (the same sample for the same seed), in file order."""
-    if limit is None or limit >= len(questions):
-        return list(questions)
-    picked = sorted(random.Random(seed).sample(range(len(questions)), limit))
-    return [questions[i] for i in picked]
 
 
 def ask_options(engine: Asker, answerer: str | None, generator: str | None = None) -> dict[str, Any]:
@@ -138,6 +112,123 @@ def default_out(settings: EvalSettings) -> Path:
     return OUT_ROOT / name
 
 
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """The engine a run asks, with how long its index took to build and what report.json says of the index."""
+
+    engine: Asker
+    build_s: float
+    index_info: dict[str, Any]
+
+
+def check_settings(settings: EvalSettings) -> None:
+    """Refuse settings no run can use, before anything is read."""
+    if settings.k < 1:
+        raise RagError(f"--k must be at least 1, not {settings.k}")
+    if settings.mode not in MODES:
+        raise RagError(f"unknown search mode {settings.mode!r}: use one of {', '.join(MODES)}")
+
+
+def cached_engine(
+    settings: EvalSettings,
+    inputs: Inputs,
+    *,
+    embedder: Embedder | None,
+    clock: Callable[[], float],
+    progress: bool,
+    echo: Callable[[str], None],
+) -> Prepared:
+    """An engine over the corpus's index, taken from the cache or built there with `embedder` (default: the
+    model of `settings.model`)."""
+    from rag.embed.model import SentenceTransformerEmbedder
+    from rag.engine import Engine
+    from rag.index.index import Index
+
+    documents = inputs.documents
+    embedder = embedder or SentenceTransformerEmbedder(settings.model)
+    chunking = ChunkSettings(max_tokens=settings.max_tokens or min(128, embedder.max_tokens),
+                             overlap=settings.overlap)
+    echo(f"Index for {settings.corpus} ({len(documents)} documents) ...")
+    cached = cache.prepare(inputs.corpus, list(documents.values()),
+                           cache_root=settings.cache_dir or OUT_ROOT / "cache",
+                           name=dataset_name(settings.gold), embedder=embedder, chunking=chunking,
+                           progress=progress, clock=clock)
+    t0 = clock()
+    engine = Engine(Index.load(cached.folder), embedder)
+    build_s = cached.build_s
+    index_info = {"built": not cached.reused, "reused": cached.reused, "folder": str(cached.folder),
+                  "key": cached.key, "corpus_fingerprint": cached.corpus_fingerprint,
+                  "indexing_code": cache.indexing_code_fingerprint(),
+                  "load_s": round(clock() - t0, 3), "passages": len(engine.index.passages),
+                  "sentences": len(engine.index.sentence_keys), "model": engine.index.model,
+                  "max_tokens": chunking.max_tokens, "overlap": chunking.overlap}
+    echo(("Reused" if cached.reused else "Built") + f" index {cached.folder} (build {build_s:.1f} s)")
+    return Prepared(engine, build_s, index_info)
+
+
+def ask_all(
+    settings: EvalSettings,
+    engine: Asker,
+    inputs: Inputs,
+    *,
+    clock: Callable[[], float],
+    progress: bool,
+    echo: Callable[[str], None],
+) -> tuple[list[QuestionRun], list[PeerRun], float]:
+    """Warm the engine up, start the baselines, and ask every question. Returns the runs, the peers (their
+    scores inside) and the peak memory in MiB taken before the peers loaded."""
+    questions, documents = inputs.questions, inputs.documents
+    options = ask_options(engine, settings.answerer, settings.generator)
+    # One untimed ask first: lazy loading belongs to start-up (rag bench measures it), not to a question. If it
+    # fails, it fails again and is recorded when its turn comes.
+    with contextlib.suppress(RagError):
+        engine.ask(questions[0].question, k=settings.k, mode=settings.mode, **options)
+    # Taken before the peers load their own copies of the model into this process.
+    peak_mib = peak_memory_mib()
+    peers = start_peers(settings.baselines, list(documents.values()), k=settings.k, model=settings.model,
+                        clock=clock, echo=echo) if settings.baselines else []
+    runs = evaluate(engine, questions, documents, k=settings.k, mode=settings.mode, options=options,
+                    peers=peers, clock=clock, progress=progress)
+    return runs, peers, peak_mib
+
+
+def full_report(
+    settings: EvalSettings,
+    inputs: Inputs,
+    prepared: Prepared,
+    runs: Sequence[QuestionRun],
+    peers: Sequence[PeerRun],
+    *,
+    peak_mib: float,
+    t_start: float,
+    clock: Callable[[], float],
+) -> dict[str, Any]:
+    """report.json's document for a finished run; eval_s runs from `t_start` to now."""
+    scores = [r.score for r in runs]
+    build_s, documents = prepared.build_s, inputs.documents
+    baselines: dict[str, Any] = {}
+    if peers:
+        index = getattr(prepared.engine, "index", None)
+        ours_passages = [(p.start, p.end) for p in index.passages.values()] if index is not None else []
+        baselines = side_by_side(peers, runs, k=settings.k, build_s=build_s, passages=ours_passages)
+    return report.build(
+        settings=settings,
+        metrics=summarize(scores, k=settings.k, build_s=round(build_s, 3)),
+        more=extra_figures(scores, k=settings.k),
+        runs=runs,
+        corpus={"paths": [str(p) for p in inputs.corpus], "documents": len(documents),
+                "ingest_failures": inputs.failures,
+                "fingerprint": cache.corpus_fingerprint(list(documents.values()))},
+        gold={"path": str(settings.gold), "dataset": dataset_name(settings.gold),
+              "questions_in_file": len(inputs.gold), "questions_run": len(inputs.questions)},
+        index=prepared.index_info,
+        cost={"peak_memory_mib": round(peak_mib if peers else peak_memory_mib(), 1),
+              "peak_memory_method": PEAK_MEMORY_METHOD + (", taken before the baselines loaded" if peers else ""),
+              "eval_s": round(clock() - t_start, 3)},
+        baselines=baselines,
+    )
+
+
 def run(
     settings: EvalSettings,
     *,
@@ -152,78 +243,13 @@ def run(
     With `engine` given, it answers as is (no index is built: build_s is 0); otherwise the corpus's index is
     taken from the cache or built there with `embedder` (default: the model of `settings.model`).
     """
-    if settings.k < 1:
-        raise RagError(f"--k must be at least 1, not {settings.k}")
-    if settings.mode not in MODES:
-        raise RagError(f"unknown search mode {settings.mode!r}: use one of {', '.join(MODES)}")
+    check_settings(settings)
     t_start = clock()
-    corpus = resolve_corpus(settings.corpus)
-    ingest = load_corpus(corpus)
-    failures = [str(f) for f in ingest.failures if Path(f.path).name != settings.gold.name]
-    if not ingest.documents:
-        raise RagError(f"no document could be read from {settings.corpus}")
-    documents = {d.id: d for d in ingest.documents}
-    gold = load_gold(settings.gold, documents)
-    questions = sample(gold, settings.limit, settings.seed)
-    if not questions:
-        raise RagError(f"{settings.gold} holds no questions")
-    index_info: dict[str, Any] = {"built": False}
-    build_s = 0.0
-    if engine is None:
-        from rag.embed.model import SentenceTransformerEmbedder
-        from rag.engine import Engine
-        from rag.index.index import Index
-
-        embedder = embedder or SentenceTransformerEmbedder(settings.model)
-        chunking = ChunkSettings(max_tokens=settings.max_tokens or min(128, embedder.max_tokens),
-                                 overlap=settings.overlap)
-        echo(f"Index for {settings.corpus} ({len(documents)} documents) ...")
-        cached = cache.prepare(corpus, list(documents.values()),
-                               cache_root=settings.cache_dir or OUT_ROOT / "cache",
-                               name=dataset_name(settings.gold), embedder=embedder, chunking=chunking,
-                               progress=progress, clock=clock)
-        t0 = clock()
-        engine = Engine(Index.load(cached.folder), embedder)
-        build_s = cached.build_s
-        index_info = {"built": not cached.reused, "reused": cached.reused, "folder": str(cached.folder),
-                      "key": cached.key, "corpus_fingerprint": cached.corpus_fingerprint,
-                      "indexing_code": cache.indexing_code_fingerprint(),
-                      "load_s": round(clock() - t0, 3), "passages": len(engine.index.passages),
-                      "sentences": len(engine.index.sentence_keys), "model": engine.index.model,
-                      "max_tokens": chunking.max_tokens, "overlap": chunking.overlap}
-        echo(("Reused" if cached.reused else "Built") + f" index {cached.folder} (build {build_s:.1f} s)")
-    options = ask_options(engine, settings.answerer, settings.generator)
-    # One untimed ask first: lazy loading belongs to start-up (rag bench measures it), not to a question. If it
-    # fails, it fails again and is recorded when its turn comes.
-    with contextlib.suppress(RagError):
-        engine.ask(questions[0].question, k=settings.k, mode=settings.mode, **options)
-    # Taken before the peers load their own copies of the model into this process.
-    peak_mib = peak_memory_mib()
-    peers = start_peers(settings.baselines, list(documents.values()), k=settings.k, model=settings.model,
-                        clock=clock, echo=echo) if settings.baselines else []
-    runs = evaluate(engine, questions, documents, k=settings.k, mode=settings.mode, options=options,
-                    peers=peers, clock=clock, progress=progress)
-    scores = [r.score for r in runs]
-    baselines: dict[str, Any] = {}
-    if peers:
-        index = getattr(engine, "index", None)
-        ours_passages = [(p.start, p.end) for p in index.passages.values()] if index is not None else []
-        baselines = side_by_side(peers, runs, k=settings.k, build_s=build_s, passages=ours_passages)
-    full = report.build(
-        settings=settings,
-        metrics=summarize(scores, k=settings.k, build_s=round(build_s, 3)),
-        more=extra_figures(scores, k=settings.k),
-        runs=runs,
-        corpus={"paths": [str(p) for p in corpus], "documents": len(documents), "ingest_failures": failures,
-                "fingerprint": cache.corpus_fingerprint(list(documents.values()))},
-        gold={"path": str(settings.gold), "dataset": dataset_name(settings.gold), "questions_in_file": len(gold),
-              "questions_run": len(questions)},
-        index=index_info,
-        cost={"peak_memory_mib": round(peak_mib if peers else peak_memory_mib(), 1),
-              "peak_memory_method": PEAK_MEMORY_METHOD + (", taken before the baselines loaded" if peers else ""),
-              "eval_s": round(clock() - t_start, 3)},
-        baselines=baselines,
-    )
+    inputs = read_inputs(settings)
+    prepared = (Prepared(engine, 0.0, {"built": False}) if engine is not None else
+                cached_engine(settings, inputs, embedder=embedder, clock=clock, progress=progress, echo=echo))
+    runs, peers, peak_mib = ask_all(settings, prepared.engine, inputs, clock=clock, progress=progress, echo=echo)
+    full = full_report(settings, inputs, prepared, runs, peers, peak_mib=peak_mib, t_start=t_start, clock=clock)
     out = settings.out or default_out(settings)
     report.write(full, runs, out, peers={p.peer.name: p.scores for p in peers})
     echo(tables.terminal_table(full))

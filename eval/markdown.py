@@ -5,12 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from .records import QuestionRun
 from .tables import GROUPS, PEER_COLUMNS, fmt, peer_rows, plural
-
-if TYPE_CHECKING:
-    from .harness import QuestionRun
 
 HIT_PLOT = "hit_at_k.png"
 LATENCY_PLOT = "latency.png"
@@ -83,12 +81,9 @@ def _listing(title: str, runs: Sequence[QuestionRun], why: str) -> list[str]:
     return [*lines, ""]
 
 
-def write_markdown(report: dict[str, Any], runs: Sequence[QuestionRun], out: Path) -> None:
+def _scorecard(report: dict[str, Any]) -> list[str]:
+    """The run's heading, what it ran on, and the metric table with its notes."""
     m, more, s, cost = report["metrics"], report["more"], report["settings"], report["cost"]
-    latencies = [r.score.latency_ms for r in runs if r.score.latency_ms is not None]
-    plot_hits(report, out / HIT_PLOT)
-    if latencies:
-        plot_latency(report, latencies, out / LATENCY_PLOT)
     v = report["versions"]
     lines = [
         f"# Evaluation · {run_title(report)}",
@@ -115,26 +110,33 @@ def write_markdown(report: dict[str, Any], runs: Sequence[QuestionRun], out: Pat
               "the index build time" + (" (index reused from the cache; the figure is from its build)"
                                         if cost["index_reused"] else "")
               + f". Peak memory: {cost['peak_memory_method']}.", ""]
+    return lines
+
+
+def _side_by_side(report: dict[str, Any]) -> list[str]:
+    """The retrieval table of our run beside the baselines' (nothing when the run had none)."""
     rows = peer_rows(report)
-    if rows:
-        lines += ["## Retrieval side by side", "",
-                  "Same questions, same documents, same embedding model (all-MiniLM-L6-v2); the peers with "
-                  "their default splitters and FAISS stores. Query latency is query embedding plus search.", "",
-                  "| system | " + " | ".join(PEER_COLUMNS) + " |",
-                  "| --- |" + " ---: |" * len(PEER_COLUMNS)]
-        lines += [f"| {name} | " + " | ".join(fmt(c, f.get(c)) for c in PEER_COLUMNS) + " |"
-                  for name, f in rows]
-        lines.append("")
-    lines += ["## Plots", "", f"![Hit@n]({HIT_PLOT})"]
-    if latencies:
-        lines.append(f"![Latency]({LATENCY_PLOT})")
-    lines += ["", "## Questions to look at", ""]
+    if not rows:
+        return []
+    lines = ["## Retrieval side by side", "",
+             "Same questions, same documents, same embedding model (all-MiniLM-L6-v2); the peers with "
+             "their default splitters and FAISS stores. Query latency is query embedding plus search.", "",
+             "| system | " + " | ".join(PEER_COLUMNS) + " |",
+             "| --- |" + " ---: |" * len(PEER_COLUMNS)]
+    lines += [f"| {name} | " + " | ".join(fmt(c, f.get(c)) for c in PEER_COLUMNS) + " |"
+              for name, f in rows]
+    return [*lines, ""]
+
+
+def _questions_to_look_at(runs: Sequence[QuestionRun], k: int) -> list[str]:
+    """The error-analysis listings, bugs first."""
     ans = [r for r in runs if r.question.answerable]
+    lines = ["", "## Questions to look at", ""]
     lines += _listing("Citations not equal to the document text (bugs)",
                       [r for r in runs if not all(r.score.citation_valid)], "Every one of these is a bug.")
     lines += _listing("Errors", [r for r in runs if r.score.error], "ask() raised.")
     lines += _listing("Retrieval missed", [r for r in ans if not any(r.score.passage_hits)],
-                      f"No passage of the top {s['k']} overlaps the gold evidence.")
+                      f"No passage of the top {k} overlaps the gold evidence.")
     lines += _listing("Wrongly declined", [r for r in ans if r.score.abstained],
                       "Answerable, but the engine said the articles do not say.")
     lines += _listing("Answered an unanswerable question",
@@ -144,4 +146,17 @@ def write_markdown(report: dict[str, Any], runs: Sequence[QuestionRun], out: Pat
     lines += _listing("Answered, but no citation on the gold evidence",
                       [r for r in ans if not r.score.abstained and not any(r.score.citation_hits)],
                       "The answer cites sentences other than the gold evidence.")
+    return lines
+
+
+def write_markdown(report: dict[str, Any], runs: Sequence[QuestionRun], out: Path) -> None:
+    """report.md and its PNG plots into `out`."""
+    latencies = [r.score.latency_ms for r in runs if r.score.latency_ms is not None]
+    plot_hits(report, out / HIT_PLOT)
+    if latencies:
+        plot_latency(report, latencies, out / LATENCY_PLOT)
+    lines = [*_scorecard(report), *_side_by_side(report), "## Plots", "", f"![Hit@n]({HIT_PLOT})"]
+    if latencies:
+        lines.append(f"![Latency]({LATENCY_PLOT})")
+    lines += _questions_to_look_at(runs, report["settings"]["k"])
     (out / "report.md").write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")

@@ -8,16 +8,16 @@ document whose text contains one of the answers.
 
 from __future__ import annotations
 
-import math
 import re
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from rag.records import Answer, Document, Span  # Span: a passage or a citation as a document range
 
 from .gold import Evidence, GoldQuestion, normalize_answer, overlaps
+from .records import QuestionScore
+from .stats import percentile
 
 MARKER = re.compile(r"\[\d+\]")
 # The keys of report.json's "metrics", in the order the issue lists them.
@@ -27,31 +27,6 @@ METRIC_KEYS = (
     "latency_p95_ms", "build_s",
 )
 RATE_KEYS = frozenset(METRIC_KEYS[:11])
-
-
-@dataclass(frozen=True, slots=True)
-class QuestionScore:
-    """How the engine did on one question. Retrieval fields follow the ranked passages; citation fields the
-    citations, in order."""
-
-    id: str
-    answerable: bool
-    passage_hits: tuple[bool, ...]  # per retrieved passage, best first: does it hit gold evidence?
-    evidence_recall: float  # share of evidence items hit by the retrieved passages (0 without evidence)
-    abstained: bool
-    contained: bool  # a gold answer occurs in the answer text (never when abstained)
-    citation_valid: tuple[bool, ...]  # quote == document text at its offsets
-    citation_hits: tuple[bool, ...]  # the citation overlaps gold evidence
-    latency_ms: float | None  # None when ask() failed
-    short_answer: str | None = None
-    exact_match: float | None = None
-    f1: float | None = None
-    error: str | None = None
-
-    @property
-    def first_hit(self) -> int | None:
-        """1-based rank of the first passage on gold evidence, or None."""
-        return next((i for i, h in enumerate(self.passage_hits, 1) if h), None)
 
 
 def evidence_items(question: GoldQuestion) -> list[tuple[Evidence, ...]]:
@@ -148,16 +123,6 @@ def score_answer(
 def failed(question: GoldQuestion, error: str) -> QuestionScore:
     """The score of a question whose ask() raised: nothing retrieved, cited or declined."""
     return QuestionScore(question.id, question.answerable, (), 0.0, False, False, (), (), None, error=error)
-
-
-def percentile(values: Sequence[float], q: float) -> float | None:
-    """The q-th percentile (0-100) by linear interpolation between closest ranks (numpy's default)."""
-    if not values:
-        return None
-    xs = sorted(values)
-    pos = (len(xs) - 1) * q / 100
-    lo, hi = math.floor(pos), math.ceil(pos)
-    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
 
 
 def _mean(xs: Sequence[float]) -> float | None:

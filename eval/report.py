@@ -12,15 +12,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rag.config import PROJECT_ROOT
 
 from .markdown import write_markdown
-from .metrics import METRIC_KEYS, QuestionScore
-
-if TYPE_CHECKING:
-    from .harness import EvalSettings, QuestionRun
+from .metrics import METRIC_KEYS
+from .options import EvalSettings
+from .records import QuestionRun, QuestionScore
 
 PACKAGES = ("rag-news", "torch", "sentence-transformers", "transformers", "faiss-cpu", "numpy", "bm25s",
             "langchain-core", "langchain-community", "langchain-text-splitters", "langchain-huggingface",

@@ -6,9 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench.measure import Timing, percentile, ratio
+from bench.measure import Timing, ratio
 from bench.report import sections, table, targets
 from bench.search import exact_top, id_recall, measure_point, tie_aware_recall, tiled_exact
+from eval.stats import percentile
 
 
 def _unit(n: int, dim: int = 16, seed: int = 0) -> np.ndarray:

@@ -9,7 +9,6 @@ import pytest
 
 from eval.gold import Evidence, GoldQuestion, load_gold
 from eval.metrics import (
-    QuestionScore,
     Span,
     contains_answer,
     evidence_items,
@@ -17,11 +16,12 @@ from eval.metrics import (
     hit_at,
     hits_evidence,
     mrr,
-    percentile,
     squad_em,
     squad_f1,
     summarize,
 )
+from eval.records import QuestionScore
+from eval.stats import percentile
 from rag.records import Document
 
 

@@ -7,18 +7,16 @@ from __future__ import annotations
 import importlib.util
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rag.embed.model import resolve_model
 from rag.errors import require
 from rag.records import Document
 
+from ..records import QuestionRun
 from .common import Peer, PeerRun, ours
 from .langchain_peer import LangChainPeer
 from .llamaindex_peer import LlamaIndexPeer
-
-if TYPE_CHECKING:
-    from ..harness import QuestionRun
 
 MODULES = {  # top-level packages only: finding a submodule would import its package
     "langchain": ("langchain_text_splitters", "langchain_community", "langchain_huggingface", "langchain_core"),

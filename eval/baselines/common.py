@@ -7,23 +7,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from rag.records import Document
 
 from ..gold import GoldQuestion
-from ..metrics import (
-    QuestionScore,
-    Span,
-    evidence_recall,
-    hit_at,
-    hits_evidence,
-    percentile,
-    retrieval_figures,
-)
-
-if TYPE_CHECKING:
-    from ..harness import QuestionRun
+from ..metrics import Span, evidence_recall, hit_at, hits_evidence, retrieval_figures
+from ..records import QuestionRun, QuestionScore
+from ..stats import percentile
 
 
 @dataclass(frozen=True, slots=True)
