@@ -13,6 +13,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -65,7 +66,7 @@ def replicated_index(index_dirs: Sequence[str], n: int) -> Any:
     while len(passages) < n:
         for (doc, ps, _), start in zip(units, unit_start, strict=True):
             did = doc.id if copy == 0 else f"{doc.id}#{copy}"
-            documents[did] = doc if copy == 0 else Document(did, doc.title, doc.text, doc.meta)
+            documents[did] = doc if copy == 0 else replace(doc, id=did)
             for j, p in enumerate(ps):
                 pid = len(passages)
                 passages[pid] = Passage(pid, did, p.start, p.end, p.text, p.sentences)

@@ -27,8 +27,8 @@ def make_citation(doc: Document, start: int, end: int, *, marker: int, passage_i
         quote=doc.text[start:end],
         passage_id=passage_id,
         page=doc.page_of(start),
-        date=doc.meta.get("date"),
-        source=doc.meta.get("source") or doc.meta.get("author"),
+        date=doc.date,
+        source=doc.attribution,
     )
 
 

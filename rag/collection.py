@@ -9,6 +9,7 @@ they started with. Reading never takes the lock (`rag.engine`).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import threading
@@ -23,8 +24,23 @@ from rag.engine import Engine
 from rag.errors import CorpusError, IndexMismatchError, IngestError, RagError
 from rag.index import disk
 from rag.index.index import ChunkSettings, Index, UpdateReport
-from rag.ingest.corpus import IngestResult, load_corpus, read_file
-from rag.uploads import MAX_UPLOAD_BYTES, UPLOAD_SUFFIXES, UPLOADS, human_size, removed_ids, safe_name, save_removed
+from rag.ingest.corpus import IngestResult, load_corpus
+from rag.uploads import (
+    INCOMING,
+    MAX_UPLOAD_BYTES,
+    UPLOAD_SUFFIXES,
+    UPLOADS,
+    UploadBatch,
+    clear_stale_incoming,
+    human_size,
+    keep_copy,
+    removed_ids,
+    safe_name,
+    save_removed,
+    save_uploaded,
+    upload_path,
+    uploaded_files,
+)
 
 Progress = Callable[[float, str], None]
 
@@ -45,13 +61,15 @@ class DocumentInfo:
 @dataclass(frozen=True, slots=True)
 class AddResult:
     """The outcome of `Collection.add_files`: document ids added, replaced (same name uploaded again) and
-    unchanged, files stored under another name (original, stored), and one IngestError per failed file."""
+    unchanged, files stored under another name (original, stored), files not added because their text is
+    already indexed (original, the document holding it), and one IngestError per failed file."""
 
     added: tuple[str, ...] = ()
     replaced: tuple[str, ...] = ()
     unchanged: tuple[str, ...] = ()
     renamed: tuple[tuple[str, str], ...] = ()
     failures: tuple[IngestError, ...] = ()
+    duplicates: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +119,11 @@ def build_index(
         stale = report.touched or why or index.lexical_rebuilt or index.corpus != corpus_ids
         if stale or not disk.exists(index_dir):
             index.corpus = corpus_ids
-            index.save(index_dir)
+            try:
+                index.save(index_dir)
+            except OSError as exc:  # a full disk, say: the live index is left as it was
+                raise RagError(f"cannot save the index in {index_dir} ({exc.strerror or exc}); it is "
+                               "unchanged") from exc
     return BuildResult(report=report, ingest=ingest, rebuilt=why)
 
 
@@ -145,21 +167,26 @@ class Collection:
         return removed_ids(self.index_dir)
 
     def documents(self) -> list[DocumentInfo]:
-        """The indexed documents, in index order."""
+        """The indexed documents, in index order. Whether one is an upload comes from the record of what was
+        uploaded (`rag.uploads`), never from its id."""
         index = self.engine.index
         counts = Counter(p.doc_id for p in index.passages.values())
+        uploaded = uploaded_files(self.uploads_dir)
         return [
-            DocumentInfo(id=d.id, title=d.title, date=d.date, source=d.meta.get("source") or d.meta.get("author"),
-                         passages=counts[d.id], characters=len(d.text), uploaded=(self.uploads_dir / d.id).is_file())
+            DocumentInfo(id=d.id, title=d.title, date=d.date, source=d.attribution, passages=counts[d.id],
+                         characters=len(d.text), uploaded=d.id in uploaded)
             for d in index.documents.values()
         ]
 
     # -- building ------------------------------------------------------------------------------------
     def sync(self, *, rebuild: bool = False, progress: bool = False) -> BuildResult:
         """Bring the index in line with the corpus and uploads/ (`build_index`: only what changed is embedded),
-        leaving out the documents removed on request. The engine is reloaded on its next use."""
+        leaving out the documents removed on request. The engine is reloaded on its next use. A file in
+        uploads/ that cannot be read is a failure like any other; what killed uploads left there is cleared."""
         with self._lock:
-            self.uploads_dir.mkdir(parents=True, exist_ok=True)
+            with disk.lock(self.index_dir):
+                self.uploads_dir.mkdir(parents=True, exist_ok=True)
+                clear_stale_incoming(self.uploads_dir)
             result = build_index(self.index_dir, [*self.corpus, self.uploads_dir], embedder=self.embedder,
                                  chunking=self.chunking, rebuild=rebuild, progress=progress,
                                  exclude=removed_ids(self.index_dir))
@@ -172,7 +199,10 @@ class Collection:
         """Copy `files` into uploads/ (as `names`, default their own names, made safe) and index them.
 
         Each file that cannot be read, is too large or of an unsupported type is reported by name in
-        `failures` and leaves nothing behind; the others are indexed. The index on disk changes once, at the end.
+        `failures` and leaves nothing behind; one whose text is already indexed (under any name) is reported in
+        `duplicates` and not added again; the others are indexed. The index on disk changes once, at the end:
+        when storing the files or saving the index fails (a full disk), nothing is left behind, the index is
+        unchanged, and RagError says why.
         """
         names = list(names) if names is not None else [Path(f).name for f in files]
         if len(names) != len(files):
@@ -180,47 +210,33 @@ class Collection:
         note = on_progress or (lambda _f, _d: None)
         with self._lock, disk.lock(self.index_dir):
             self.uploads_dir.mkdir(parents=True, exist_ok=True)
+            clear_stale_incoming(self.uploads_dir)
             index = Index.load(self.index_dir)
             index.check_model(self.embedder)
-            failures: list[IngestError] = []
-            staged: list[tuple[Path, Path]] = []  # (staged file, final place)
-            added: list[str] = []
-            replaced: list[str] = []
-            unchanged: list[str] = []
-            renamed: list[tuple[str, str]] = []
+            batch = UploadBatch(index, uploaded_files(self.uploads_dir))
             try:
                 for i, (src, original) in enumerate(zip(files, names, strict=True)):
                     note(i / max(len(files), 1), f"Reading {original}")
                     try:
-                        doc_id, stage = self._stage(Path(src), original, index, taken={p.name for _, p in staged})
+                        doc_id, stage = self._stage(Path(src), original, batch)
                     except IngestError as exc:
-                        failures.append(exc)
+                        batch.failures.append(exc)
                         continue
-                    try:
-                        doc = read_file(stage, doc_id)
-                    except IngestError as exc:
-                        stage.unlink(missing_ok=True)
-                        failures.append(IngestError(original, exc.reason))
-                        continue
-                    if doc_id != original:
-                        renamed.append((original, doc_id))
-                    note((i + 0.5) / len(files), f"Embedding {original}")
-                    report = index.update([doc], embedder=self.embedder)
-                    (added if report.added else replaced if report.changed else unchanged).append(doc_id)
-                    staged.append((stage, self.uploads_dir / doc_id))
-                if added or replaced:
+                    doc = batch.read(stage, doc_id, original)
+                    if doc is not None:
+                        note((i + 0.5) / len(files), f"Embedding {original}")
+                        batch.index_one(doc, stage, original, self.embedder)
+                if batch.added or batch.replaced:
                     note(1.0, "Saving the index")
-                    for stage, final in staged:
-                        os.replace(stage, final)
-                    staged = []
-                    index.save(self.index_dir)
+                    self._commit(index, batch)
                     self._engine = Engine(index, self.embedder)
             finally:
-                for stage, _ in staged:
+                for stage, _ in batch.staged:
                     stage.unlink(missing_ok=True)
-        return AddResult(tuple(added), tuple(replaced), tuple(unchanged), tuple(renamed), tuple(failures))
+        return AddResult(tuple(batch.added), tuple(batch.replaced), tuple(batch.unchanged), tuple(batch.renamed),
+                         tuple(batch.failures), tuple(batch.duplicates))
 
-    def _stage(self, src: Path, original: str, index: Index, *, taken: set[str]) -> tuple[str, Path]:
+    def _stage(self, src: Path, original: str, batch: UploadBatch) -> tuple[str, Path]:
         """Check one upload and copy it to a hidden file in uploads/; return its document id and the copy."""
         name = safe_name(original)
         suffix = Path(name).suffix.lower()
@@ -237,15 +253,14 @@ class Collection:
         # A name already used by a corpus (not uploaded) document, present or removed, gets a number, so that
         # neither hides the other.
         stem, n, removed = Path(name).stem, 1, self._removed()
-        while name in taken or name in removed or (
-            name in index.documents and not (self.uploads_dir / name).is_file()
+        while name in batch.taken or name in removed or (
+            name in batch.index.documents and name not in batch.uploaded
         ):
             n += 1
             name = f"{stem}-{n}{suffix}"
-        final = (self.uploads_dir / name).resolve()
-        if final.parent != self.uploads_dir.resolve():  # safe_name makes this impossible; keep the guard anyway
+        if upload_path(self.uploads_dir, name) is None:  # safe_name makes this impossible; keep the guard anyway
             raise IngestError(original, "the file name points outside the uploads folder")
-        stage = self.uploads_dir / f".incoming-{os.getpid()}-{threading.get_ident()}-{name}"
+        stage = self.uploads_dir / f"{INCOMING}{os.getpid()}-{threading.get_ident()}-{name}"
         try:
             shutil.copyfile(src, stage)
         except OSError as exc:
@@ -253,9 +268,44 @@ class Collection:
             raise IngestError(original, f"cannot store the upload ({exc.strerror or exc})") from exc
         return name, stage
 
+    def _commit(self, index: Index, batch: UploadBatch) -> None:
+        """Move the staged files into place, record them as uploads and save the index: all of it, or, when
+        any step fails (OSError: a full disk), none of it, and RagError says why."""
+        moved: list[tuple[Path, Path | None]] = []  # (final place, the previous version's backup)
+        recorded = False
+        try:
+            for stage, name in batch.staged:
+                final = self.uploads_dir / name
+                backup = stage.with_name(stage.name + ".previous") if final.exists() else None
+                if backup is not None:  # a second name for the previous version: `final` is never missing
+                    keep_copy(final, backup)
+                moved.append((final, backup))
+                os.replace(stage, final)
+            save_uploaded(self.uploads_dir, {**batch.uploaded, **{n: n for _, n in batch.staged}})
+            recorded = True
+            index.save(self.index_dir)
+        except Exception as exc:
+            for final, backup in reversed(moved):
+                with contextlib.suppress(OSError):
+                    if backup is None:
+                        final.unlink(missing_ok=True)
+                    else:
+                        os.replace(backup, final)
+            if recorded:
+                with contextlib.suppress(OSError):
+                    save_uploaded(self.uploads_dir, batch.uploaded)
+            if isinstance(exc, OSError):
+                raise RagError(f"cannot store the uploads ({exc.strerror or exc}); the index is unchanged") from exc
+            raise
+        batch.staged.clear()
+        for _, backup in moved:
+            if backup is not None:
+                backup.unlink(missing_ok=True)
+
     def remove(self, doc_id: str) -> UpdateReport:
-        """Drop a document from the index. An upload's file is deleted; a corpus document is remembered as
-        removed (its file is left alone) so that the next sync does not bring it back."""
+        """Drop a document from the index. An upload's file (as recorded when it was uploaded) is deleted; any
+        other document is remembered as removed (its file is left alone) so that the next sync does not bring
+        it back. A document id is never turned into a path."""
         with self._lock, disk.lock(self.index_dir):
             index = Index.load(self.index_dir)
             if doc_id not in index.documents:
@@ -263,11 +313,21 @@ class Collection:
             if len(index.documents) == 1:  # an index with no passages cannot be searched (or saved)
                 raise RagError(f"{doc_id!r} is the only document in the index; add another before removing it")
             report = index.update(removals=[doc_id], embedder=self.embedder)
-            upload = self.uploads_dir / doc_id
-            if not upload.is_file():
-                save_removed(self.index_dir, self._removed() | {doc_id})
-            index.save(self.index_dir)
-            upload.unlink(missing_ok=True)
+            uploaded = uploaded_files(self.uploads_dir)
+            stored = upload_path(self.uploads_dir, uploaded.get(doc_id, ""))
+            removed = self._removed()
+            try:
+                if stored is None or not stored.is_file():
+                    save_removed(self.index_dir, removed | {doc_id})
+                index.save(self.index_dir)
+            except OSError as exc:
+                with contextlib.suppress(OSError):
+                    save_removed(self.index_dir, removed)
+                raise RagError(f"cannot save the index ({exc.strerror or exc}); it is unchanged") from exc
+            if stored is not None:
+                with contextlib.suppress(OSError):  # the index no longer has it; a sync retries the rest
+                    stored.unlink(missing_ok=True)
+                    save_uploaded(self.uploads_dir, {k: v for k, v in uploaded.items() if k != doc_id})
             self._engine = Engine(index, self.embedder)
         return report
 

@@ -5,6 +5,7 @@ Every span is `(doc_id, start, end)` with `document.text[start:end] == text`.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from types import MappingProxyType
@@ -17,35 +18,94 @@ def _frozen_meta(meta: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return MappingProxyType(dict(meta or {}))
 
 
+Scalar = str | int | float  # bool is an int: a JSON true/false is kept as it is
+MetaValue = Scalar | tuple[Scalar, ...]
+_SCALARS = (str, int, float)
+
+
+def _check_extra(extra: Mapping[str, Any]) -> Mapping[str, MetaValue]:
+    """`extra` frozen (lists become tuples), or TypeError naming the key whose value is not a MetaValue."""
+    out: dict[str, MetaValue] = {}
+    for key, value in extra.items():
+        if not isinstance(key, str):
+            raise TypeError(f"metadata keys must be strings, not {key!r}")
+        if isinstance(value, list | tuple) and all(isinstance(v, _SCALARS) for v in value):
+            out[key] = tuple(value)
+        elif isinstance(value, _SCALARS):
+            out[key] = value
+        else:
+            raise TypeError(f"metadata {key!r} must be a string, a number or a list of them, not {value!r}")
+    return MappingProxyType(out)
+
+
+def _check_page_starts(starts: Any) -> tuple[int, ...]:
+    if not isinstance(starts, list | tuple) or not all(isinstance(s, int) and not isinstance(s, bool)
+                                                        for s in starts):
+        raise TypeError(f"page_starts must be a sequence of character offsets, not {starts!r}")
+    if any(s < 0 for s in starts) or list(starts) != sorted(starts):
+        raise ValueError(f"page_starts must be increasing offsets from 0, not {list(starts)!r}")
+    return tuple(starts)
+
+
 @dataclass(frozen=True, slots=True)
 class Document:
-    """One article. `text` is verbatim (newlines normalised to \\n): every offset points into it."""
+    """One article. `text` is verbatim (newlines normalised to \\n): every offset points into it.
+
+    The metadata the system reads is typed: `date` (ISO date or year, as a string), `author`, `source`, `url`,
+    and, for a PDF, `page_starts` (the offset where each page begins). Any other metadata is kept in `extra`,
+    each value a string, a number or a tuple of them. Construction checks every type (TypeError otherwise):
+    ingest turns what it reads into these types, or refuses the file or line (`rag.ingest`).
+    """
 
     id: str
     title: str
     text: str
-    meta: Mapping[str, Any] = field(default_factory=dict)
+    date: str | None = None
+    author: str | None = None
+    source: str | None = None
+    url: str | None = None
+    page_starts: tuple[int, ...] = ()
+    extra: Mapping[str, MetaValue] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "meta", _frozen_meta(self.meta))
+        for name in ("id", "title", "text"):
+            if not isinstance(getattr(self, name), str):
+                raise TypeError(f"Document.{name} must be a string, not {getattr(self, name)!r}")
+        for name in ("date", "author", "source", "url"):
+            if not isinstance(getattr(self, name), str | None):
+                raise TypeError(f"Document.{name} must be a string or None, not {getattr(self, name)!r}")
+        object.__setattr__(self, "page_starts", _check_page_starts(self.page_starts))
+        object.__setattr__(self, "extra", _check_extra(self.extra))
 
     @property
-    def date(self) -> str | None:
-        return self.meta.get("date")
+    def attribution(self) -> str | None:
+        """Who the article is from, as a citation shows it: its source, else its author."""
+        return self.source or self.author
+
+    @property
+    def meta(self) -> Mapping[str, Any]:
+        """All metadata in one read-only mapping (the typed fields that are set, then `extra`), for display."""
+        typed = {k: getattr(self, k) for k in ("date", "author", "source", "url", "page_starts") if getattr(self, k)}
+        return MappingProxyType({**typed, **self.extra})
 
     def page_of(self, offset: int) -> int | None:
         """The 1-based PDF page holding `offset`, when the document came from a PDF."""
-        starts = self.meta.get("page_starts")
-        if not starts:
+        if not self.page_starts:
             return None
-        page = 0
-        for i, s in enumerate(starts):
-            if s <= offset:
-                page = i
-        return page + 1
+        return max(1, bisect_right(self.page_starts, offset))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "title": self.title, "text": self.text, "meta": dict(self.meta)}
+        """The document as JSON-ready values; `Document.from_dict` reads it back."""
+        return {"id": self.id, "title": self.title, "text": self.text, "date": self.date, "author": self.author,
+                "source": self.source, "url": self.url, "page_starts": list(self.page_starts),
+                "extra": {k: list(v) if isinstance(v, tuple) else v for k, v in self.extra.items()}}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Document:
+        """The inverse of `to_dict`; TypeError or KeyError when `d` is not one."""
+        return cls(id=d["id"], title=d["title"], text=d["text"], date=d.get("date"), author=d.get("author"),
+                   source=d.get("source"), url=d.get("url"), page_starts=tuple(d.get("page_starts") or ()),
+                   extra=d.get("extra") or {})
 
 
 @dataclass(frozen=True, slots=True)

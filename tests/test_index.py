@@ -14,7 +14,7 @@ from rag.collection import build_index
 from rag.engine import Engine
 from rag.errors import IndexCorruptError, IndexMismatchError
 from rag.index import disk as persist
-from rag.index.index import Index
+from rag.index.index import FORMAT_VERSION, Index
 from rag.ingest.corpus import load_corpus
 
 
@@ -50,7 +50,8 @@ def test_save_load_round_trip(tmp_path: Path, index_dir: Path, fake_embedder: Fa
     folder = index.save(index_dir)
     assert (index_dir / "CURRENT").read_text().strip() == folder.name
     manifest = json.loads((folder / "manifest.json").read_text())
-    assert manifest["format_version"] == 1 and manifest["model"] == fake_embedder.name and manifest["dim"] == 64
+    assert manifest["format_version"] == FORMAT_VERSION
+    assert manifest["model"] == fake_embedder.name and manifest["dim"] == 64
     assert set(manifest["documents"]) == {"seed.txt", "mars.md", "budget.txt"}
     assert "vectors.faiss" in manifest["files"] and "passages.jsonl" in manifest["files"]
     loaded = Index.load(index_dir)

@@ -11,7 +11,7 @@ from rag.collection import Collection
 from rag.errors import RagError
 from rag.index import disk as persist
 from rag.index.index import Index
-from rag.uploads import STATE_FILE, human_size, safe_name
+from rag.uploads import STATE_FILE, UPLOADED_FILE, human_size, safe_name
 
 SEED_FILE = next((Path(__file__).resolve().parents[1] / "seeds").glob("*.txt"))
 
@@ -97,7 +97,7 @@ def test_upload_names_with_dot_dot_stay_inside_uploads(library: Collection, tmp_
     assert not (library.index_dir.parent / "outside.txt").exists()
     assert not (library.index_dir / "outside.txt").exists()
     leftovers = [p.name for p in library.uploads_dir.iterdir() if p.name.startswith(".")]
-    assert leftovers == []
+    assert leftovers == [UPLOADED_FILE]  # only the record of what was uploaded
 
 
 def test_failures_are_named_and_lose_nothing(library: Collection, tmp_path: Path) -> None:

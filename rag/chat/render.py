@@ -213,6 +213,8 @@ def upload_report_html(result: AddResult) -> str:
         if ids:
             lines.append(f"<li>{label}: {esc(', '.join(ids))}</li>")
     lines.extend(f"<li>Stored {esc(a)} as {esc(b)}</li>" for a, b in result.renamed)
+    lines.extend(f"<li>Already indexed as {esc(b)}: {esc(a)} (the same text; not added again)</li>"
+                 for a, b in result.duplicates)
     lines.extend(f'<li class="rag-failed">Failed: {esc(f.path)}: {esc(f.reason)}</li>' for f in result.failures)
     return f'<ul class="rag-report">{"".join(lines) or "<li>No file was given.</li>"}</ul>'
 

@@ -6,28 +6,30 @@ Names, dates and numbers are what news questions are full of and what dense vect
 from __future__ import annotations
 
 import datetime
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from rag.errors import IndexCorruptError
-from rag.records import Hits
+from rag.records import Document, Hits
 from rag.text.terms import VERSION, terms
 
 FOLDER = "bm25"
 __all__ = ["FOLDER", "VERSION", "LexicalIndex", "field_text"]
-def field_text(meta: Mapping[str, Any]) -> str:
+
+
+def field_text(doc: Document) -> str:
     """A document's author and date as searchable words, indexed with its first passage (where the byline is):
     "Who wrote the article?" and "When was it published?" then find it. Offsets and quotes are unaffected."""
     words = []
-    if meta.get("author"):
-        words.append(f"author writer written wrote byline {meta['author']}")
-    if meta.get("date"):
-        words.append(f"date dated published {meta['date']}")
+    if doc.author:
+        words.append(f"author writer written wrote byline {doc.author}")
+    if doc.date:
+        words.append(f"date dated published {doc.date}")
         try:
-            day = datetime.date.fromisoformat(str(meta["date"])[:10])
+            day = datetime.date.fromisoformat(doc.date[:10])
             words.append(f"{day:%B} {day.day} {day.year}")
         except ValueError:
             pass

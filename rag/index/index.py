@@ -26,7 +26,8 @@ from rag.ingest.corpus import fingerprint
 from rag.records import Document, Passage
 from rag.text.chunk import chunk_document
 
-FORMAT_VERSION = 1
+# 2: documents.jsonl holds typed metadata (Document.to_dict: date, author, source, url, page_starts, extra).
+FORMAT_VERSION = 2
 # [perf, issue 5] Sentence vectors are kept as float16 (half the memory; cosines change by ~1e-4) and memory-mapped
 # on load, so an archive's millions of them are paged in only as answers read them.
 SENTENCE_DTYPE = np.float16
@@ -206,7 +207,7 @@ class Index:
         texts = []
         for pid in pids:
             p = self.passages[pid]
-            fields = bm25.field_text(self.documents[p.doc_id].meta) if first[p.doc_id] == pid else ""
+            fields = bm25.field_text(self.documents[p.doc_id]) if first[p.doc_id] == pid else ""
             texts.append(f"{p.text}\n{fields}" if fields else p.text)
         self.lexical = LexicalIndex.build(texts, pids)
 
@@ -275,7 +276,8 @@ class Index:
                 f"rag reads {FORMAT_VERSION}; rebuild it with `rag index --rebuild`"
             )
         try:
-            docs = [Document(**json.loads(line)) for line in (folder / "documents.jsonl").open(encoding="utf-8")]
+            with (folder / "documents.jsonl").open(encoding="utf-8") as fh:
+                docs = [Document.from_dict(json.loads(line)) for line in fh]
             order = [d.id for d in docs]
             documents = {d.id: d for d in docs}
             passages: dict[int, Passage] = {}

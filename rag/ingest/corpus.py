@@ -2,7 +2,8 @@
 
 A document's text is kept verbatim (only newlines normalised to \\n): every offset in the system points into
 it. A file that cannot be read is reported by name with the reason, and the rest are still ingested. The same
-article saved under two names is ingested once; the other names are kept in `meta["also_at"]`.
+article saved under two names is ingested once; the other names are kept in `extra["also_at"]`. Metadata is
+typed as it is read (`rag.ingest.formats.typed_meta`): a value that cannot be used fails its file or line.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from rag.records import Document
 
 __all__ = [
     "MAX_DOC_CHARS", "IngestResult", "decode_text", "fingerprint", "load_corpus", "normalise_newlines", "read_file",
-    "read_jsonl_corpus",
+    "read_jsonl_corpus", "text_fingerprint",
 ]
 
 SUFFIXES = {".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".jsonl"}
@@ -63,8 +64,14 @@ def fingerprint(doc: Document) -> str:
     h.update(b"\0")
     h.update(doc.text.encode())
     h.update(b"\0")
-    h.update(json.dumps(dict(doc.meta), sort_keys=True, default=str).encode())
+    meta = {k: v for k, v in doc.to_dict().items() if k not in ("id", "title", "text")}
+    h.update(json.dumps(meta, sort_keys=True, ensure_ascii=False).encode())
     return h.hexdigest()[:32]
+
+
+def text_fingerprint(text: str) -> str:
+    """A hash of a document's text alone: two files with the same one are the same article."""
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _os_reason(exc: OSError) -> str:
@@ -99,19 +106,25 @@ def _row_document(row: Any, where: str) -> Document:
 
 def read_jsonl_corpus(path: Path, *, strict: bool = False, name: str | None = None
                       ) -> Iterator[Document | IngestError]:
-    """Documents of a BEIR-style corpus.jsonl (`_id`, `title`, `text`, any other key is metadata).
+    """Documents of a BEIR-style corpus.jsonl (`_id`, `title`, `text`, any other key is metadata, typed as
+    `rag.ingest.formats.typed_meta` says).
 
     A bad line yields an IngestError naming `name` (default: the file name) and the line, or with `strict`
     raises it.
     """
-    name = name or path.name
+    for _, item in _jsonl_rows(path, name or path.name):
+        if strict and isinstance(item, IngestError):
+            raise item
+        yield item
+
+
+def _jsonl_rows(path: Path, name: str) -> Iterator[tuple[int, Document | IngestError]]:
+    """(line number, document or the line's IngestError) for each line of a corpus.jsonl; line 0 when the
+    file itself cannot be opened."""
     try:
         fh = path.open("rb")
     except OSError as exc:
-        err = IngestError(name, _os_reason(exc))
-        if strict:
-            raise err from exc
-        yield err
+        yield 0, IngestError(name, _os_reason(exc))
         return
     with fh:
         for lineno, raw in enumerate(fh, 1):
@@ -120,14 +133,11 @@ def read_jsonl_corpus(path: Path, *, strict: bool = False, name: str | None = No
                 line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
                 if not line.strip():
                     continue
-                yield _row_document(json.loads(line), where)
+                yield lineno, _row_document(json.loads(line), where)
             # JSONDecodeError and UnicodeDecodeError are ValueErrors; deeply nested JSON is a RecursionError.
             except (ValueError, RecursionError) as exc:
                 reason = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else str(exc)
-                err = IngestError(where, reason)
-                if strict:
-                    raise err from exc
-                yield err
+                yield lineno, IngestError(where, reason)
 
 
 def read_file(path: Path, doc_id: str) -> Document:
@@ -211,24 +221,25 @@ def load_corpus(paths: Iterable[str | os.PathLike[str]]) -> IngestResult:
     """Read every supported file under `paths` (files or folders). Ids are paths relative to the folder given.
 
     Article files with the same text are one document, known by its first name, the others listed in
-    `meta["also_at"]`; rows of a corpus.jsonl keep their own ids even when texts repeat (gold files name
+    `extra["also_at"]`; rows of a corpus.jsonl keep their own ids even when texts repeat (gold files name
     them).
     Raises CorpusError when a path does not exist; every other problem is one IngestError in the result.
     """
     docs: list[Document] = []
     failures: list[IngestError] = []
-    seen: set[str] = set()
+    origin: dict[str, str] = {}  # document id -> where it was read (full path, and line of a corpus.jsonl)
     by_text: dict[str, int] = {}  # text hash of an article file -> its position in docs
     also: dict[int, list[str]] = {}
 
-    def add(doc: Document, from_file: bool) -> None:
-        key = hashlib.sha256(doc.text.encode()).hexdigest() if from_file else ""
+    def add(doc: Document, where: str, from_file: bool) -> None:
+        key = text_fingerprint(doc.text) if from_file else ""
         if key in by_text:
             also.setdefault(by_text[key], []).append(doc.id)
-        elif doc.id in seen:
-            failures.append(IngestError(doc.id, "duplicate document id; the first one was kept"))
+        elif doc.id in origin:
+            failures.append(IngestError(doc.id, f"two documents have this id: {origin[doc.id]} (kept) and "
+                                                f"{where} (left out); rename one of them"))
         else:
-            seen.add(doc.id)
+            origin[doc.id] = where
             if from_file:
                 by_text[key] = len(docs)
             docs.append(doc)
@@ -245,16 +256,16 @@ def load_corpus(paths: Iterable[str | os.PathLike[str]]) -> IngestResult:
             if path.suffix.lower() == ".jsonl" and path != root and _is_gold_file(path):
                 continue  # a gold file beside the articles it asks about (../shared/GOLD_FORMAT.md)
             if path.suffix.lower() == ".jsonl":
-                for item in read_jsonl_corpus(path, name=doc_id):
+                for lineno, item in _jsonl_rows(path, doc_id):
                     if isinstance(item, IngestError):
                         failures.append(item)
                     else:
-                        add(item, from_file=False)
+                        add(item, clean_str(f"{path}:{lineno}"), from_file=False)
                 continue
             try:
-                add(read_file(path, doc_id), from_file=True)
+                add(read_file(path, doc_id), clean_str(str(path)), from_file=True)
             except IngestError as exc:
                 failures.append(exc)
     for i, names in also.items():
-        docs[i] = replace(docs[i], meta={**docs[i].meta, "also_at": sorted(names)})
+        docs[i] = replace(docs[i], extra={**docs[i].extra, "also_at": tuple(sorted(names))})
     return IngestResult(tuple(docs), tuple(failures))

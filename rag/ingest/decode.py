@@ -27,12 +27,20 @@ _MAGIC: tuple[tuple[bytes, str], ...] = (
 # Share of control or unassigned characters above which decoded "text" is really binary data.
 _MAX_CONTROL_SHARE = 0.01
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# Characters that take no room on the page: zero-width space, (non-)joiners, byte-order mark, word joiner, soft
+# hyphen, Mongolian vowel separator and the invisible math operators. A text of these and white space is empty.
+_VISIBLE = re.compile("[^\\s\u200b\u200c\u200d\ufeff\u2060\u00ad\u180e\u2061\u2062\u2063\u2064]")
 
 
 def clean_str(value: str) -> str:
     """`value` with lone surrogates (undecodable file names, JSON escapes) replaced by U+FFFD, so that it can
     always be written as UTF-8."""
     return _SURROGATE.sub("\ufffd", value)
+
+
+def is_blank(text: str) -> bool:
+    """Whether `text` shows nothing: only white space and zero-width characters."""
+    return _VISIBLE.search(text) is None
 
 
 def normalise_newlines(text: str) -> str:

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import date
 from typing import Any
 
 from rag.errors import IngestError
-from rag.ingest.decode import clean_str, decode_text, normalise_newlines
-from rag.records import Document
+from rag.ingest.decode import clean_str, decode_text, is_blank, normalise_newlines
+from rag.records import Document, MetaValue
 
 MAX_DOC_CHARS = 8 * 2**20  # the text of any one document, whatever it came from: as many as 8 MiB of ASCII
 # The seed article's first line: "08/18/2025 / By Zoey Sky".
@@ -35,25 +36,88 @@ def _quiet(logger: str) -> Iterator[None]:
         log.setLevel(level)
 
 
-def make_document(doc_id: str, title: str, text: str, meta: dict[str, Any]) -> Document:
-    """A Document, or IngestError when its text is empty or too long to be one article."""
-    if not text.strip():
+def make_document(doc_id: str, title: str, text: str, meta: Mapping[str, Any]) -> Document:
+    """A Document with typed metadata (`typed_meta`), or IngestError when its text is empty, too long to be
+    one article, or its metadata cannot be used."""
+    if is_blank(text):
         raise IngestError(doc_id, "there is no text in it")
     if len(text) > MAX_DOC_CHARS:
         raise IngestError(doc_id, f"the text is {len(text):,} characters; one document may have at most "
                                   f"{MAX_DOC_CHARS:,} (split it into articles)")
-    return Document(id=clean_str(doc_id), title=clean_str(title), text=clean_str(text), meta=_clean(meta))
+    text = clean_str(text)
+    try:
+        fields = typed_meta(meta, text_length=len(text))
+    except ValueError as exc:
+        raise IngestError(doc_id, str(exc)) from None
+    return Document(id=clean_str(doc_id), title=clean_str(title), text=text, **fields)
 
 
-def _clean(value: Any) -> Any:
-    """Metadata with every string made writable as UTF-8 (JSON escapes may hold lone surrogates)."""
+def _shown(value: Any) -> str:
+    """A metadata value as an error message quotes it: JSON, at most 60 characters."""
+    shown = json.dumps(value, ensure_ascii=False, default=str)
+    return shown if len(shown) <= 60 else shown[:59] + "…"
+
+
+def _string(key: str, value: Any, *, lists: bool = False) -> str | None:
+    """A text field: a string (stripped; blank means unset) or, with `lists`, a list of them (joined by ", ")."""
+    if value is None:
+        return None
+    if lists and isinstance(value, list) and all(isinstance(v, str) for v in value):
+        value = ", ".join(v.strip() for v in value if v.strip())
+    if not isinstance(value, str):
+        kind = "a string or a list of strings" if lists else "a string"
+        raise ValueError(f"{key!r} must be {kind}, not {_shown(value)}")
+    return clean_str(value.strip()) or None
+
+
+def _date(value: Any) -> str | None:
+    """A date as written ("2025-08-18", "Aug. 18, 2025"), or a bare year given as a number (2025 -> "2025"):
+    any other number (2025.5, 20250818, true) is refused rather than guessed at."""
+    if isinstance(value, int) and not isinstance(value, bool) and 1000 <= value <= 9999:
+        return str(value)
+    if value is None or isinstance(value, str):
+        return _string("date", value)
+    raise ValueError(f"'date' must be a date string or a year, not {_shown(value)}")
+
+
+def _page_starts(value: Any, text_length: int) -> tuple[int, ...]:
+    if value is None:
+        return ()
+    ok = isinstance(value, list) and all(isinstance(s, int) and not isinstance(s, bool) for s in value)
+    if not ok or any(not 0 <= s <= text_length for s in value) or value != sorted(value):
+        raise ValueError(f"'page_starts' must be a list of character offsets into the text, in order, not "
+                         f"{_shown(value)}")
+    return tuple(value)
+
+
+def _extra(value: Any) -> MetaValue | None:
+    """Free metadata as kept: strings, numbers and lists of them as they are; an object or a nested list as its
+    JSON text; null, {} and [] dropped."""
+    if value is None or value == {} or value == []:
+        return None
     if isinstance(value, str):
         return clean_str(value)
-    if isinstance(value, dict):
-        return {_clean(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    return value
+    if isinstance(value, int | float):
+        return value
+    if isinstance(value, list) and all(isinstance(v, str | int | float) for v in value):
+        return tuple(clean_str(v) if isinstance(v, str) else v for v in value)
+    return clean_str(json.dumps(value, ensure_ascii=False, sort_keys=True))
+
+
+def typed_meta(meta: Mapping[str, Any], *, text_length: int) -> dict[str, Any]:
+    """`meta` as Document's keyword arguments: `date`, `author`, `source`, `url`, `page_starts` checked and
+    typed, every other key in `extra`. ValueError (its message says which key and why) for a value that
+    cannot be used: a wrongly typed date, author, source, url or page offsets."""
+    fields: dict[str, Any] = {
+        "date": _date(meta.get("date")),
+        "author": _string("author", meta.get("author"), lists=True),
+        "source": _string("source", meta.get("source"), lists=True),
+        "url": _string("url", meta.get("url")),
+        "page_starts": _page_starts(meta.get("page_starts"), text_length),
+    }
+    extra = {clean_str(str(k)): _extra(v) for k, v in meta.items() if k not in fields}
+    fields["extra"] = {k: v for k, v in extra.items() if v is not None}
+    return fields
 
 
 def title_from_text(text: str) -> str:
@@ -100,6 +164,8 @@ def _front_matter(text: str) -> dict[str, Any]:
 
 def read_plain(suffix: str, doc_id: str, data: bytes) -> Document:
     text = normalise_newlines(decode_text(data, doc_id))
+    if is_blank(text):
+        raise IngestError(doc_id, "the file is empty")
     meta: dict[str, Any] = {"source_path": doc_id}
     meta.update(_byline_meta(text))
     title = ""
@@ -141,7 +207,7 @@ def read_html(doc_id: str, data: bytes) -> Document:
     except Exception as exc:  # a third-party parser on untrusted markup: any failure means "cannot read"
         raise IngestError(doc_id, f"cannot parse the HTML ({type(exc).__name__}: {exc})") from exc
     text = getattr(extracted, "text", None) if extracted is not None else None
-    if not text or not text.strip() or _mostly_links(html, text):
+    if not text or is_blank(text) or _mostly_links(html, text):
         raise IngestError(doc_id, "no article text found in the HTML (only navigation, scripts or markup)")
     meta: dict[str, Any] = {"source_path": doc_id}
     for key, attr in (("date", "date"), ("author", "author"), ("url", "url"), ("source", "sitename")):
@@ -178,7 +244,7 @@ def read_pdf(doc_id: str, data: bytes) -> Document:
     except Exception as exc:  # a third-party parser on untrusted bytes: any failure means "cannot read"
         reason = f"cannot read the PDF, it is damaged ({type(exc).__name__}: {exc})"
         raise IngestError(doc_id, reason) from exc
-    if not any(pages):
+    if all(is_blank(p) for p in pages):
         raise IngestError(doc_id, "the PDF has no text layer (a scan?): nothing to index")
     page_starts, pos = [], 0
     for text in pages:
