@@ -50,7 +50,7 @@ def test_save_load_round_trip(tmp_path: Path, index_dir: Path, fake_embedder: Fa
     folder = index.save(index_dir)
     assert (index_dir / "CURRENT").read_text().strip() == folder.name
     manifest = json.loads((folder / "manifest.json").read_text())
-    assert manifest["format_version"] == 1 and manifest["model"] == fake_embedder.name and manifest["dim"] == 64
+    assert manifest["format_version"] == 2 and manifest["model"] == fake_embedder.name and manifest["dim"] == 64
     assert set(manifest["documents"]) == {"seed.txt", "mars.md", "budget.txt"}
     assert "vectors.faiss" in manifest["files"] and "passages.jsonl" in manifest["files"]
     loaded = Index.load(index_dir)
@@ -128,7 +128,7 @@ def test_format_version_mismatch_is_detected(tmp_path: Path, index_dir: Path) ->
     folder = persist.current_generation(index_dir)
     manifest = json.loads((folder / "manifest.json").read_text())
     manifest["format_version"] = 999
-    (folder / "manifest.json").write_text(json.dumps(manifest))
+    persist.write_manifest(folder, manifest)  # re-sealed with its checksum, as a future version would write it
     with pytest.raises(IndexMismatchError, match="format version 999"):
         Index.load(index_dir)
     assert build_index(index_dir, [tmp_path / "corpus"], embedder=FakeEmbedder()).rebuilt
