@@ -5,13 +5,28 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from rag.errors import RagError
 from rag.question import DEFAULT_K, MODES
 from rag.records import Answer
+
+# Characters a terminal acts on rather than shows: C0 controls but newline and tab, DEL, C1 controls, and the
+# bidi embeddings, overrides and isolates (which reorder what follows them on screen).
+_UNSAFE = [*range(0x20), 0x7F, *range(0x80, 0xA0), *range(0x202A, 0x202F), *range(0x2066, 0x206A)]
+_VISIBLE = {c: (f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}") for c in _UNSAFE if chr(c) not in "\n\t"}
+# JSON escapes C0 itself; the others, which it leaves raw, get \uXXXX escapes: the same JSON value, safe to show.
+_JSON_SAFE = {c: f"\\u{c:04x}" for c in _UNSAFE if c >= 0x7F}
+
+
+def visible(text: object) -> str:
+    """`text` as it may be shown on a terminal: every control character written out as an escape (ESC as
+    `\\x1b`), so that an article or a file name cannot move the cursor, clear the screen, set the clipboard or
+    reorder the line. Only for what the CLI prints; stored text and `--json` output stay as they are."""
+    return str(text).translate(_VISIBLE)
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -71,19 +86,24 @@ def cmd_index(args: argparse.Namespace) -> int:
     paths = args.paths or _default_corpus(index_dir)
     embedder = SentenceTransformerEmbedder(args.model or settings.model)
     chunking = ChunkSettings(max_tokens=args.max_tokens, overlap=args.overlap) if args.max_tokens else None
-    print(f"Indexing {', '.join(map(str, paths))} into {index_dir} ...", file=sys.stderr)
+    print(visible(f"Indexing {', '.join(map(str, paths))} into {index_dir} ..."), file=sys.stderr)
+
+    def waiting(pid: int | None) -> None:
+        who = f"process {pid}" if pid is not None else "another process"
+        print(visible(f"waiting for {who}, which is updating the index in {index_dir} ..."), file=sys.stderr)
+
     # The collection owns what is in the index: the chat's uploads and removals stay as they are.
     result = Collection(index_dir, paths, embedder=embedder, chunking=chunking).sync(rebuild=args.rebuild,
-                                                                                      progress=True)
+                                                                                      progress=True, on_wait=waiting)
     r = result.report
     if result.rebuilt:
-        print(f"Rebuilt from scratch ({result.rebuilt}).")
+        print(visible(f"Rebuilt from scratch ({result.rebuilt})."))
     print(
         f"{len(r.added)} added, {len(r.changed)} changed, {len(r.removed)} removed, {r.unchanged} unchanged; "
         f"{r.passages_embedded} passages and {r.sentences_embedded} sentences embedded in {r.seconds:.1f} s."
     )
     for err in result.ingest.failures:
-        print(f"  failed: {err}", file=sys.stderr)
+        print(visible(f"  failed: {err}"), file=sys.stderr)
     if not result.ingest.documents:
         print("No document could be read: nothing is indexed.", file=sys.stderr)
         return 2
@@ -109,7 +129,7 @@ def format_answer(answer: Answer) -> str:
         for sp in answer.passages[:3]:
             text = sp.passage.text if len(sp.passage.text) < 300 else sp.passage.text[:297] + "..."
             lines.append(f"  - {sp.title} ({sp.passage.doc_id}): {text}")
-    return "\n".join(lines)
+    return visible("\n".join(lines))
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
@@ -136,7 +156,10 @@ def cmd_ask(args: argparse.Namespace) -> int:
     else:
         answer = ask(args.question, history=history, k=args.k, mode=args.mode, index_dir=args.index_dir,
                      model=args.model, generator=generator)
-    print(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False) if args.json else format_answer(answer))
+    if args.json:
+        print(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False).translate(_JSON_SAFE))
+    else:
+        print(format_answer(answer))
     return 0
 
 
@@ -152,7 +175,7 @@ def _ask_streaming(args: argparse.Namespace, history: list[dict[str, str]] | Non
         if isinstance(item, Answer):
             final = item
         else:
-            print(item[shown:], end="", file=sys.stderr, flush=True)
+            print(visible(item[shown:]), end="", file=sys.stderr, flush=True)
             shown = len(item)
     if shown:
         print("\n(checking each sentence against the sources...)\n", file=sys.stderr)
@@ -185,18 +208,28 @@ def main(argv: Sequence[str] | None = None) -> int:
             entry = importlib.import_module(module).main
         except ImportError as exc:
             where = "" if argv[0] == "chat" else "; run it from a checkout of the repository"
-            print(f"rag {argv[0]}: not available ({exc}){where}", file=sys.stderr)
+            print(visible(f"rag {argv[0]}: not available ({exc}){where}"), file=sys.stderr)
             return 2
-        try:
-            return int(entry(argv[1:]) or 0)
-        except RagError as exc:
-            print(f"rag {argv[0]}: {exc}", file=sys.stderr)
-            return 2
+        return _run(argv[0], lambda: int(entry(argv[1:]) or 0))
     args = _parser().parse_args(argv)
+    return _run(args.command, lambda: {"index": cmd_index, "ask": cmd_ask}[args.command](args))
+
+
+def _run(command: str, run: Callable[[], int]) -> int:
+    """Run a subcommand: the library's errors and the system's (a full disk) become one line and exit code 2;
+    a reader that went away (`rag ask ... | head -1`) ends the command quietly."""
     try:
-        return {"index": cmd_index, "ask": cmd_ask}[args.command](args)
-    except RagError as exc:
-        print(f"rag {args.command}: {exc}", file=sys.stderr)
+        code = run()
+        sys.stdout.flush()  # a closed pipe shows here, not as a traceback when Python exits
+        return code
+    except BrokenPipeError:
+        # The standard way: nothing more can be written, and Python must not try again at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 141  # 128 + SIGPIPE, what a shell reports for a command ended by a closed pipe
+    except (RagError, OSError) as exc:
+        print(visible(f"rag {command}: {exc}"), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -88,11 +88,13 @@ def build_index(
     rebuild: bool = False,
     progress: bool = False,
     exclude: Ids[str] = (),
+    on_wait: Callable[[int | None], object] | None = None,
 ) -> BuildResult:
     """Bring the index in `index_dir` in line with the files under `corpus`: only what changed is embedded.
 
     Documents whose ids are in `exclude` (removed by a user) are left out. An index built with another model,
-    format or chunking is rebuilt from scratch, never mixed.
+    format or chunking is rebuilt from scratch, never mixed. `on_wait(pid)` is called if another process holds
+    the index's writer lock and this one has to wait (`rag.index.disk.lock`).
     """
     index_dir = Path(index_dir)
     ingest = load_corpus(corpus)
@@ -100,7 +102,7 @@ def build_index(
         ingest = replace(ingest, documents=tuple(d for d in ingest.documents if d.id not in exclude))
     if not ingest.documents:
         raise CorpusError(f"no document could be read, so nothing was indexed ({ingest.summary()})")
-    with disk.lock(index_dir):
+    with disk.lock(index_dir, on_wait=on_wait):
         index, why = None, "requested" if rebuild else None
         if not rebuild and disk.exists(index_dir):
             try:
@@ -179,17 +181,20 @@ class Collection:
         ]
 
     # -- building ------------------------------------------------------------------------------------
-    def sync(self, *, rebuild: bool = False, progress: bool = False) -> BuildResult:
+    def sync(
+        self, *, rebuild: bool = False, progress: bool = False, on_wait: Callable[[int | None], object] | None = None
+    ) -> BuildResult:
         """Bring the index in line with the corpus and uploads/ (`build_index`: only what changed is embedded),
         leaving out the documents removed on request. The engine is reloaded on its next use. A file in
-        uploads/ that cannot be read is a failure like any other; what killed uploads left there is cleared."""
+        uploads/ that cannot be read is a failure like any other; what killed uploads left there is cleared.
+        `on_wait`: see `build_index`."""
         with self._lock:
             with disk.lock(self.index_dir):
                 self.uploads_dir.mkdir(parents=True, exist_ok=True)
                 clear_stale_incoming(self.uploads_dir)
             result = build_index(self.index_dir, [*self.corpus, self.uploads_dir], embedder=self.embedder,
                                  chunking=self.chunking, rebuild=rebuild, progress=progress,
-                                 exclude=removed_ids(self.index_dir))
+                                 exclude=removed_ids(self.index_dir), on_wait=on_wait)
             self._engine = None
         return result
 

@@ -44,6 +44,16 @@ class IndexLockedError(IndexError_):
     """Another process is updating the same index."""
 
 
+class IndexWriteError(IndexError_):
+    """A new generation of the index could not be written (a full disk, say); the live index is unchanged."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"cannot write the index to {path}: {reason}; nothing was changed, the index in use "
+                         "is the one before this update")
+        self.path = path
+        self.reason = reason
+
+
 class CitationError(RagError):
     """A citation's quote is not the document text at its offsets: a bug, never shown to a user."""
 

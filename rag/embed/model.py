@@ -9,8 +9,8 @@ Speed on CPU comes from these, each measured by `rag bench` (bench/embedding.py)
 - batches of texts of similar length (by tokens, not characters), capped by a token budget, so that little
   time goes into padding;
 - each distinct text embedded once (a one-sentence passage is also that sentence);
-- a question embedded in float32 by a numpy forward pass of the model (rag/embed/numpy_bert.py), with no torch to
-  import: most of a cold start was importing it (SMALL_INPUT_CHARS);
+- a question embedded in float32 by a numpy forward pass of the model (rag/embed/numpy_bert.py), with no torch
+  to import: most of a cold start was importing it (SMALL_INPUT_CHARS);
 - OpenMP threads that sleep rather than spin while waiting (OMP_WAIT_POLICY=PASSIVE, set at the edges by
   `rag.config.process_defaults`), which keeps a busy shared machine from multiplying latency.
 """
@@ -36,9 +36,11 @@ MIN_AGREEMENT = 0.99
 # Padded tokens per batch. Measured in bfloat16 on real passages and sentences (bench/embedding.py, texts/s,
 # median of 5): 512: 212, 1024: 226, 2048: 212, 4096: 196, 8192: 157 — a batch's activations stay in cache.
 MAX_BATCH_TOKENS = 1024
-# Up to this many characters (a question, not a corpus) texts are embedded in float32, by the numpy forward pass
-# (rag/embed/numpy_bert.py) when the model has one: no torch to load, a few ms a question; else by the float32 model
-# (bfloat16 makes a few dozen tokens no faster).
+# Up to this many characters in all (a question, not a corpus) texts are embedded in float32, by the numpy forward
+# pass (rag/embed/numpy_bert.py) when the model has one: no torch to load, a few ms a question; else by the
+# float32 model (bfloat16 makes a few dozen tokens no faster). A single text goes that way whatever its length
+# (a question may have 2,000 characters, rag.question.MAX_QUESTION_CHARS): it is truncated to the model's window
+# either way, so its cost is bounded, and loading torch for it would take seconds and hundreds of MB.
 SMALL_INPUT_CHARS = 1000
 
 _PROBE = (
@@ -250,7 +252,7 @@ class SentenceTransformerEmbedder:
             return np.zeros((0, self.dim), dtype=np.float32)
         # Each distinct text once: a one-sentence passage is also a sentence to embed.
         unique = list(dict.fromkeys(texts))
-        small = sum(len(t) for t in unique) <= SMALL_INPUT_CHARS
+        small = len(unique) == 1 or sum(len(t) for t in unique) <= SMALL_INPUT_CHARS
         lite = self.lite if small else None
         if lite is not None:
             vecs = lite.encode(unique)

@@ -7,7 +7,9 @@
       .lock              held by the one process that may write
 
 A build writes a new generation beside the live one and switches CURRENT only once every file is on disk, so
-a crash at any point leaves the previous generation loadable.
+a crash at any point leaves the previous generation loadable. The previous generation is removed only once the
+new one has been read back and checked; if that fails, CURRENT is switched back. The manifest carries a SHA-256
+of its own canonical JSON (MANIFEST_CHECKSUM), so an edit to it is caught like damage to any other file.
 """
 
 from __future__ import annotations
@@ -21,14 +23,23 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterator
+from pathlib import Path, PurePosixPath
 from typing import Any
 
-from rag.errors import IndexCorruptError, IndexError_, IndexLockedError, IndexMissingError
+from rag.errors import (
+    IndexCorruptError,
+    IndexError_,
+    IndexLockedError,
+    IndexMismatchError,
+    IndexMissingError,
+    IndexWriteError,
+    RagError,
+)
 
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
+MANIFEST_CHECKSUM = "manifest_sha256"  # the manifest's own checksum, a field of the manifest
 LOCK = ".lock"
 REBUILD = "rebuild it from the corpus with `rag index --rebuild`"
 _held = threading.local()  # index folders whose writer lock this thread holds
@@ -77,37 +88,79 @@ def exists(index_dir: Path) -> bool:
 
 
 @contextlib.contextmanager
-def write_generation(index_dir: Path) -> Iterator[Path]:
+def write_generation(index_dir: Path, *, check: Callable[[Path], object] | None = None) -> Iterator[Path]:
     """Yield an empty folder to write a generation into; on success it becomes the live one.
 
     The caller writes its files, then this writes nothing but the switch: a manifest must already be there.
+    After the switch `check(folder)` reads the new generation back; if it raises, CURRENT is switched back to
+    the previous generation, the new one is removed and IndexCorruptError is raised. The previous generation is
+    pruned only after `check` passed. An OSError while writing (a full disk) becomes IndexWriteError, and
+    leaves the live index as it was.
     """
     with lock(index_dir):  # re-entrant: a no-op when this thread already holds it, as build_index does
-        yield from _write_generation(index_dir)
+        yield from _write_generation(index_dir, check)
 
 
-def _write_generation(index_dir: Path) -> Iterator[Path]:
+def _write_generation(index_dir: Path, check: Callable[[Path], object] | None) -> Iterator[Path]:
     numbers = [int(p.name[4:]) for p in index_dir.glob("gen-*") if p.name[4:].isdigit()]
     name = f"gen-{max(numbers, default=0) + 1:06d}"
+    gen = index_dir / name
     tmp = index_dir / f".tmp-{name}-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
     try:
-        yield tmp
-        if not (tmp / MANIFEST).is_file():
-            raise RuntimeError("a generation was written without its manifest")
-        _fsync_tree(tmp)
-        os.rename(tmp, index_dir / name)
-        pointer = index_dir / f".{CURRENT}.tmp"
-        with pointer.open("w") as fh:
-            fh.write(name + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(pointer, index_dir / CURRENT)  # the atomic switch
-        _fsync_dir(index_dir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        previous: bytes | None = (index_dir / CURRENT).read_bytes()
+    except FileNotFoundError:
+        previous = None
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        try:
+            tmp.mkdir()
+            yield tmp
+            if not (tmp / MANIFEST).is_file():
+                raise RuntimeError("a generation was written without its manifest")
+            _fsync_tree(tmp)
+            os.rename(tmp, gen)
+            _point(index_dir, name.encode("ascii") + b"\n")  # the atomic switch
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    except OSError as exc:
+        try:
+            live = (index_dir / CURRENT).read_bytes().strip()
+        except OSError:
+            live = b""
+        if live != name.encode("ascii"):
+            shutil.rmtree(gen, ignore_errors=True)  # named but never switched to
+        raise IndexWriteError(str(exc.filename or index_dir), exc.strerror or str(exc)) from exc
+    if check is not None:
+        try:
+            check(gen)
+        except Exception as exc:
+            _switch_back(index_dir, previous)
+            shutil.rmtree(gen, ignore_errors=True)
+            if isinstance(exc, RagError):
+                raise IndexCorruptError(f"the index just written to {gen} could not be read back ({exc}); "
+                                        "it was removed and the previous index is still in use") from exc
+            raise
     prune(index_dir)
+
+
+def _point(index_dir: Path, data: bytes) -> None:
+    """Replace CURRENT with `data` atomically and durably."""
+    pointer = index_dir / f".{CURRENT}.tmp"
+    with pointer.open("wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(pointer, index_dir / CURRENT)
+    _fsync_dir(index_dir)
+
+
+def _switch_back(index_dir: Path, previous: bytes | None) -> None:
+    """Make CURRENT what it was before a write (`previous`; None: there was none)."""
+    if previous is None:
+        (index_dir / CURRENT).unlink(missing_ok=True)
+        _fsync_dir(index_dir)
+    else:
+        _point(index_dir, previous)
 
 
 def prune(index_dir: Path) -> None:
@@ -136,53 +189,93 @@ def _owned_by_live_process(name: str) -> bool:
     return True
 
 
+def manifest_checksum(manifest: dict[str, Any]) -> str:
+    """SHA-256 of `manifest`'s canonical JSON (sorted keys, ASCII, no spaces), its own checksum field left out."""
+    body = {k: v for k, v in manifest.items() if k != MANIFEST_CHECKSUM}
+    canonical = json.dumps(body, sort_keys=True, ensure_ascii=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("ascii")).hexdigest()
+
+
 def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
-    """Write manifest.json with the size and SHA-256 of every other file in `folder`."""
+    """Write manifest.json with the size and SHA-256 of every other file in `folder`, and its own checksum."""
     files = {}
     for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != MANIFEST):
         rel = path.relative_to(folder).as_posix()
         files[rel] = {"bytes": path.stat().st_size, "sha256": sha256_file(path)}
-    body = dict(manifest, files=files)
+    body = {k: v for k, v in manifest.items() if k != MANIFEST_CHECKSUM}
+    body["files"] = files
+    body[MANIFEST_CHECKSUM] = manifest_checksum(body)
     (folder / MANIFEST).write_text(json.dumps(body, indent=1, sort_keys=True, ensure_ascii=False))
 
 
-def read_manifest(folder: Path, *, verify: bool = True) -> dict[str, Any]:
-    """The manifest of a generation; with `verify`, every file is checked against its size and checksum.
+def _entry_problem(rel: object, expect: object) -> str | None:
+    """What is wrong with one `files` entry of a manifest, or None."""
+    if not isinstance(rel, str) or not rel:
+        return "not a file name"
+    path = PurePosixPath(rel)
+    if path.is_absolute() or ".." in path.parts or path.as_posix() != rel or rel == MANIFEST:
+        return "not a file inside the generation folder"
+    if not isinstance(expect, dict):
+        return f"{type(expect).__name__} instead of {{bytes, sha256}}"
+    size, digest = expect.get("bytes"), expect.get("sha256")
+    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+        return f"bytes is {size!r}, not a size"
+    if not isinstance(digest, str) or len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        return f"sha256 is {digest!r}, not a SHA-256"
+    return None
 
-    Raises IndexCorruptError naming the file that is missing, truncated or changed.
+
+def read_manifest(folder: Path, *, verify: bool = True) -> dict[str, Any]:
+    """The manifest of a generation, checked against its own checksum; with `verify`, every file is checked
+    against its size and checksum too (without, only their sizes).
+
+    Raises IndexCorruptError naming the file that is missing, truncated or changed (manifest.json included), or
+    IndexMismatchError for a manifest of format version 1, which had no checksum.
     """
+    where = folder / MANIFEST
     try:
-        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        manifest = json.loads(where.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise IndexCorruptError(f"{folder / MANIFEST} is missing; {REBUILD}") from None
+        raise IndexCorruptError(f"{where} is missing; {REBUILD}") from None
     except (OSError, ValueError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        raise IndexCorruptError(f"{folder / MANIFEST} is not valid JSON ({exc}); {REBUILD}") from exc
+        raise IndexCorruptError(f"{where} is not valid JSON ({exc}); {REBUILD}") from exc
     files = manifest.get("files") if isinstance(manifest, dict) else None
     if not isinstance(files, dict) or not files:
-        raise IndexCorruptError(f"{folder / MANIFEST} lists no files; {REBUILD}")
+        raise IndexCorruptError(f"{where} lists no files; {REBUILD}")
+    for rel, expect in files.items():
+        problem = _entry_problem(rel, expect)
+        if problem:
+            raise IndexCorruptError(f"{where} has a malformed entry for {rel!r} ({problem}); {REBUILD}")
+    stored = manifest.get(MANIFEST_CHECKSUM)
+    if stored is None and manifest.get("format_version") == 1:
+        raise IndexMismatchError(f"the index in {folder.parent} was written by an older version of rag (format "
+                                 "version 1, without a manifest checksum); rebuild it with `rag index --rebuild`")
+    if stored != manifest_checksum(manifest):
+        what = "has no checksum of its own" if stored is None else "does not match its own checksum"
+        raise IndexCorruptError(f"{where} {what} (it was edited or damaged); {REBUILD}")
     for rel, expect in files.items():
         path = folder / rel
-        try:
-            size, digest = int(expect["bytes"]), str(expect["sha256"])
-        except (TypeError, KeyError, ValueError):
-            raise IndexCorruptError(f"{folder / MANIFEST} has a malformed entry for {rel!r}; {REBUILD}") from None
         if not path.is_file():
             raise IndexCorruptError(f"index file {path} is missing; {REBUILD}")
-        if path.stat().st_size != size:
-            raise IndexCorruptError(
-                f"index file {path} has {path.stat().st_size} bytes, expected {size} (truncated?); {REBUILD}"
-            )
-        if verify and sha256_file(path) != digest:
+        size = path.stat().st_size
+        if size != expect["bytes"]:
+            raise IndexCorruptError(f"index file {path} has {size} bytes, expected {expect['bytes']} (truncated?); "
+                                    f"{REBUILD}")
+        if verify and sha256_file(path) != expect["sha256"]:
             raise IndexCorruptError(f"index file {path} does not match its checksum; {REBUILD}")
     return manifest
 
 
 @contextlib.contextmanager
-def lock(index_dir: Path, *, timeout: float = 600.0) -> Iterator[None]:
+def lock(
+    index_dir: Path, *, timeout: float = 600.0, on_wait: Callable[[int | None], object] | None = None
+) -> Iterator[None]:
     """Hold the index's writer lock; wait up to `timeout` seconds, then raise IndexLockedError.
 
     The lock is an flock on INDEX_DIR/.lock: the kernel releases it when its holder dies, so a killed build
-    never leaves it stuck. Re-entrant within a thread; other threads and processes wait.
+    never leaves it stuck. Re-entrant within a thread; other threads and processes wait. `on_wait` is called
+    once when waiting starts, with the holder's process id (None when it cannot be told), so that a command can
+    say why it is waiting; nothing is printed here.
     """
     index_dir = Path(index_dir)
     index_dir.mkdir(parents=True, exist_ok=True)
@@ -192,15 +285,20 @@ def lock(index_dir: Path, *, timeout: float = 600.0) -> Iterator[None]:
         yield
         return
     with (index_dir / LOCK).open("a+") as fh:
-        deadline = time.monotonic() + timeout
+        start = time.monotonic()
+        deadline = start + timeout
         while True:
             try:
                 fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
+                fh.seek(0)
+                holder = fh.read().strip()
+                # The holder writes its pid just after taking the lock: give it a moment before saying "unknown".
+                if on_wait is not None and (holder.isdigit() or time.monotonic() - start > 0.5):
+                    on_wait(int(holder) if holder.isdigit() else None)
+                    on_wait = None
                 if time.monotonic() >= deadline:
-                    fh.seek(0)
-                    holder = fh.read().strip()
                     who = f"process {holder}" if holder.isdigit() else "another process"
                     raise IndexLockedError(
                         f"{who} is updating the index in {index_dir} (waited {timeout:g} s); "
@@ -208,10 +306,11 @@ def lock(index_dir: Path, *, timeout: float = 600.0) -> Iterator[None]:
                     ) from None
                 time.sleep(0.05)
         # Say who holds it, for the message another process shows while it waits.
-        fh.seek(0)
-        fh.truncate()
-        fh.write(str(os.getpid()))
-        fh.flush()
+        with contextlib.suppress(OSError):  # only a courtesy to waiting processes: a full disk must not stop us
+            fh.seek(0)
+            fh.truncate()
+            fh.write(str(os.getpid()))
+            fh.flush()
         held.add(key)
         try:
             # A writer killed between switching CURRENT and pruning left its old generation behind; the next
@@ -220,6 +319,7 @@ def lock(index_dir: Path, *, timeout: float = 600.0) -> Iterator[None]:
             yield
         finally:
             held.discard(key)
-            fh.truncate(0)
-            fh.flush()
+            with contextlib.suppress(OSError):
+                fh.truncate(0)
+                fh.flush()
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)

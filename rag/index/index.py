@@ -11,13 +11,14 @@ import json
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from rag.embed.model import Embedder
-from rag.errors import IndexCorruptError, IndexMismatchError
+from rag.errors import IndexCorruptError, IndexMismatchError, IndexWriteError
 from rag.index import bm25
 from rag.index import disk as persist
 from rag.index.bm25 import LexicalIndex
@@ -26,7 +27,8 @@ from rag.ingest.corpus import fingerprint
 from rag.records import Document, Passage
 from rag.text.chunk import chunk_document
 
-# 2: documents.jsonl holds typed metadata (Document.to_dict: date, author, source, url, page_starts, extra).
+# 2: documents.jsonl holds typed metadata (Document.to_dict: date, author, source, url, page_starts, extra),
+# and the manifest carries its own checksum.
 FORMAT_VERSION = 2
 # [perf, issue 5] Sentence vectors are kept as float16 (half the memory; cosines change by ~1e-4) and memory-mapped
 # on load, so an archive's millions of them are paged in only as answers read them.
@@ -213,12 +215,16 @@ class Index:
 
     # -- disk ------------------------------------------------------------------------------------------
     def save(self, index_dir: str | Path) -> Path:
-        """Write this index as a new generation of `index_dir` and make it the live one; return its folder."""
+        """Write this index as a new generation of `index_dir` and make it the live one; return its folder.
+
+        The new generation is read back and checked before the previous one is removed; IndexCorruptError if
+        that fails (the previous one stays live), IndexWriteError if it cannot be written (a full disk).
+        """
         index_dir = Path(index_dir)
         assert self.lexical is not None
         doc_order = list(self.documents)
         ordinal = {d: i for i, d in enumerate(doc_order)}
-        with persist.write_generation(index_dir) as folder:
+        with persist.write_generation(index_dir, check=partial(self._check_saved, index_dir)) as folder:
             with (folder / "documents.jsonl").open("w", encoding="utf-8") as fh:
                 for d in doc_order:
                     fh.write(json.dumps(self.documents[d].to_dict(), ensure_ascii=False) + "\n")
@@ -232,10 +238,22 @@ class Index:
             np.save(folder / "sentence_vectors.npy", np.asarray(self.sentence_vectors, dtype=SENTENCE_DTYPE))
             if isinstance(self.store, FaissStore):  # [perf, issue 5] exact when small, ivf-sq8 when large
                 self.store = self.store.resized()
-            self.store.save(folder)
+            try:
+                self.store.save(folder)
+            except RuntimeError as exc:  # faiss reports a failed write (a full disk) as a RuntimeError
+                reason = str(exc).rsplit("(", 1)[-1].rstrip(")") if str(exc).endswith(")") else str(exc)
+                raise IndexWriteError(str(folder / "vectors.faiss"), reason) from exc
             self.lexical.save(folder)
             persist.write_manifest(folder, self._manifest())
         return persist.current_generation(index_dir)
+
+    def _check_saved(self, index_dir: Path, gen: Path) -> None:
+        """Read the generation just written back, verifying every checksum, and compare it with this index."""
+        back = Index._load_generation(index_dir, gen, verify=True)
+        ours = (self.model, self.next_id, len(self.documents), len(self.passages), len(self.sentence_keys))
+        theirs = (back.model, back.next_id, len(back.documents), len(back.passages), len(back.sentence_keys))
+        if ours != theirs or len(back.store) != len(self.store):
+            raise IndexCorruptError(f"{gen} does not hold the index that was saved")
 
     def _manifest(self) -> dict[str, Any]:
         return {
@@ -293,20 +311,31 @@ class Index:
             vectors = np.load(folder / "sentence_vectors.npy", mmap_mode="r")
         except (OSError, ValueError, KeyError, IndexError, TypeError) as exc:
             raise IndexCorruptError(f"cannot read the index in {folder}: {exc}") from exc
-        if {d: fingerprint(doc) for d, doc in documents.items()} != manifest["documents"]:
+        try:  # the manifest passed its checksum: a bad field here is a bug in the writer, still not a traceback
+            fingerprints = dict(manifest["documents"])
+            dim, next_id, model = int(manifest["dim"]), int(manifest["next_id"]), str(manifest["model"])
+            chunking, kind = ChunkSettings(**manifest["chunking"]), str(manifest["store"]["kind"])
+            corpus = tuple(str(p) for p in manifest.get("corpus", ()))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise IndexCorruptError(f"{folder / persist.MANIFEST} has a malformed field ({exc!r}); "
+                                    f"{persist.REBUILD}") from exc
+        if {d: fingerprint(doc) for d, doc in documents.items()} != fingerprints:
             raise IndexCorruptError(f"the documents in {folder} do not match the fingerprints in its manifest")
-        dim = int(manifest["dim"])
+        try:
+            sentence_vectors = vectors.reshape(-1, dim)
+        except ValueError as exc:
+            raise IndexCorruptError(f"cannot read the index in {folder}: {exc}") from exc
         index = cls(
-            model=manifest["model"],
+            model=model,
             dim=dim,
-            chunking=ChunkSettings(**manifest["chunking"]),
-            store=FaissStore.load(folder, dim=dim, kind=manifest["store"]["kind"]),
+            chunking=chunking,
+            store=FaissStore.load(folder, dim=dim, kind=kind),
             documents=documents,
             passages=passages,
             sentence_keys=keys,
-            sentence_vectors=vectors.reshape(-1, dim),
-            next_id=int(manifest["next_id"]),
-            corpus=tuple(manifest.get("corpus", ())),
+            sentence_vectors=sentence_vectors,
+            next_id=next_id,
+            corpus=corpus,
             # A BM25 index tokenized by another version of `terms()` is rebuilt: cheap, and never mixed.
             lexical=LexicalIndex.load(folder) if manifest.get("lexical_version") == bm25.VERSION else None,
             _sentence_row={k: i for i, k in enumerate(keys)},
