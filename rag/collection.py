@@ -188,10 +188,10 @@ class Collection:
         leaving out the documents removed on request. The engine is reloaded on its next use. A file in
         uploads/ that cannot be read is a failure like any other; what killed uploads left there is cleared.
         `on_wait`: see `build_index`."""
-        with self._lock:
-            with disk.lock(self.index_dir):
-                self.uploads_dir.mkdir(parents=True, exist_ok=True)
-                clear_stale_incoming(self.uploads_dir)
+        # One hold of the writer lock for the whole sync (build_index takes it again, re-entrantly).
+        with self._lock, disk.lock(self.index_dir, on_wait=on_wait):
+            self.uploads_dir.mkdir(parents=True, exist_ok=True)
+            clear_stale_incoming(self.uploads_dir)
             result = build_index(self.index_dir, [*self.corpus, self.uploads_dir], embedder=self.embedder,
                                  chunking=self.chunking, rebuild=rebuild, progress=progress,
                                  exclude=removed_ids(self.index_dir), on_wait=on_wait)
@@ -325,9 +325,11 @@ class Collection:
                 if stored is None or not stored.is_file():
                     save_removed(self.index_dir, removed | {doc_id})
                 index.save(self.index_dir)
-            except OSError as exc:
+            except (OSError, RagError) as exc:  # a full disk, say (Index.save says so as an IndexWriteError)
                 with contextlib.suppress(OSError):
                     save_removed(self.index_dir, removed)
+                if isinstance(exc, RagError):
+                    raise
                 raise RagError(f"cannot save the index ({exc.strerror or exc}); it is unchanged") from exc
             if stored is not None:
                 with contextlib.suppress(OSError):  # the index no longer has it; a sync retries the rest

@@ -36,3 +36,12 @@ def test_last_user_question_skips_assistant_and_empty_messages() -> None:
 def test_self_contained_questions_are_not_follow_ups() -> None:
     assert not is_follow_up("Who signed the memorandum of understanding with Syria?")
     assert is_follow_up("And Russia?")
+
+
+def test_a_previous_message_past_the_question_limit_gives_no_context_and_costs_nothing() -> None:
+    import time
+
+    history = [{"role": "user", "content": "A " * 500_000}]  # capitalised runs: quadratic for the entity scan
+    t0 = time.perf_counter()
+    assert rewrite("And Turkey's?", history) == "And Turkey's?"
+    assert time.perf_counter() - t0 < 0.5
