@@ -26,9 +26,10 @@ from rag.collection import build_index
 from rag.embed.model import Embedder
 from rag.errors import RagError
 from rag.index import disk as persist
-from rag.index.index import FORMAT_VERSION, ChunkSettings
+from rag.index.files import FORMAT_VERSION
 from rag.ingest.corpus import fingerprint
 from rag.records import Document
+from rag.text.chunk import ChunkSettings
 
 META = "meta.json"
 

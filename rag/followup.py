@@ -9,8 +9,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
-from rag.question import MAX_QUESTION_CHARS
-
 _LEAD = re.compile(r"^\s*(?:and|but|also|so|ok(?:ay)?|what about|how about|and what about|and how about)\b[\s,]*",
                    re.IGNORECASE)
 _PRONOUN = re.compile(r"\b(it|its|they|them|their|he|him|his|she|her|that|this|these|those|there)\b", re.IGNORECASE)
@@ -53,10 +51,6 @@ def rewrite(question: str, history: Sequence[Mapping[str, object]] | None) -> st
     """The self-contained query for `question` in the conversation `history` (unchanged when not a follow-up)."""
     question = question.strip()
     previous = last_user_question(history)
-    # A previous "question" past the question limit was never a question (a pasted article, a hostile client):
-    # it gives no context, and its capitalised runs would cost the entity scan time quadratic in its length.
-    if previous and len(previous) > MAX_QUESTION_CHARS:
-        previous = None
     if not previous or not is_follow_up(question):
         return question
     rest = _LEAD.sub("", question).strip().rstrip("?.! ").strip()

@@ -61,4 +61,10 @@ def check_history(history: object) -> Sequence[Message] | None:
     for i, msg in enumerate(history):
         if not isinstance(msg, Mapping):
             raise QuestionError(f"history message {i + 1} is not a {{role, content}} mapping")
+        content = msg.get("content")
+        # Earlier questions obey the question's own limit: a follow-up is rewritten from them (and the
+        # rewriting's entity scan grows with their length), so a longer one would smuggle a huge query in.
+        if msg.get("role") == "user" and isinstance(content, str) and len(content.strip()) > MAX_QUESTION_CHARS:
+            raise QuestionError(f"history message {i + 1} (an earlier question) is {len(content.strip()):,} "
+                                f"characters long; the limit is {MAX_QUESTION_CHARS:,}")
     return history

@@ -38,10 +38,17 @@ def test_self_contained_questions_are_not_follow_ups() -> None:
     assert is_follow_up("And Russia?")
 
 
-def test_a_previous_message_past_the_question_limit_gives_no_context_and_costs_nothing() -> None:
+def test_an_earlier_question_past_the_limit_is_refused_at_once() -> None:
     import time
+
+    import pytest
+
+    from rag.errors import QuestionError
+    from rag.question import check_history
 
     history = [{"role": "user", "content": "A " * 500_000}]  # capitalised runs: quadratic for the entity scan
     t0 = time.perf_counter()
-    assert rewrite("And Turkey's?", history) == "And Turkey's?"
+    with pytest.raises(QuestionError, match=r"history message 1 \(an earlier question\) is 999,999 characters"):
+        check_history(history)
     assert time.perf_counter() - t0 < 0.5
+    check_history([{"role": "assistant", "content": "A " * 500_000}])  # a long answer is fine

@@ -14,7 +14,8 @@ from rag.collection import build_index
 from rag.engine import Engine
 from rag.errors import IndexCorruptError, IndexMismatchError
 from rag.index import disk as persist
-from rag.index.index import FORMAT_VERSION, Index
+from rag.index.files import FORMAT_VERSION
+from rag.index.index import Index
 from rag.ingest.corpus import load_corpus
 
 

@@ -23,6 +23,7 @@ from rag.collection import build_index
 from rag.errors import IndexLockedError
 from rag.index import disk as persist
 from rag.index.index import Index
+from rag.index.lock import LOCK
 from rag.ingest.corpus import fingerprint, load_corpus
 
 # Builders are real processes, forked from a forkserver that imported the engine once: a SIGKILL lands as it
@@ -189,10 +190,10 @@ def test_two_builders_take_turns_and_never_mix(tmp_path: Path, index_dir: Path) 
     first = _builder(index_dir, a, delay=1.0)
     # Wait until the first holds the lock (it writes its pid there), then start the second.
     deadline = time.monotonic() + 30
-    while (index_dir / persist.LOCK).is_file() is False or not (index_dir / persist.LOCK).read_text().strip():
+    while (index_dir / LOCK).is_file() is False or not (index_dir / LOCK).read_text().strip():
         assert time.monotonic() < deadline, "the first builder never took the lock"
         time.sleep(0.01)
-    assert (index_dir / persist.LOCK).read_text().strip() == str(first.pid)
+    assert (index_dir / LOCK).read_text().strip() == str(first.pid)
     # Meanwhile a writer that will not wait is told who holds the lock.
     who = rf"process {first.pid} is updating the index in .*try again"
     with pytest.raises(IndexLockedError, match=who), persist.lock(index_dir, timeout=0.2):

@@ -16,13 +16,10 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import hashlib
 import json
 import os
 import shutil
-import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -30,19 +27,17 @@ from typing import Any
 from rag.errors import (
     IndexCorruptError,
     IndexError_,
-    IndexLockedError,
     IndexMismatchError,
     IndexMissingError,
     IndexWriteError,
     RagError,
 )
+from rag.index.lock import writer_lock
 
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
 MANIFEST_CHECKSUM = "manifest_sha256"  # the manifest's own checksum, a field of the manifest
-LOCK = ".lock"
 REBUILD = "rebuild it from the corpus with `rag index --rebuild`"
-_held = threading.local()  # index folders whose writer lock this thread holds
 
 
 def sha256_file(path: Path) -> str:
@@ -270,56 +265,10 @@ def read_manifest(folder: Path, *, verify: bool = True) -> dict[str, Any]:
 def lock(
     index_dir: Path, *, timeout: float = 600.0, on_wait: Callable[[int | None], object] | None = None
 ) -> Iterator[None]:
-    """Hold the index's writer lock; wait up to `timeout` seconds, then raise IndexLockedError.
+    """Hold the index's writer lock (`rag.index.lock.writer_lock`; `on_wait` and `timeout` as there).
 
-    The lock is an flock on INDEX_DIR/.lock: the kernel releases it when its holder dies, so a killed build
-    never leaves it stuck. Re-entrant within a thread; other threads and processes wait. `on_wait` is called
-    once when waiting starts, with the holder's process id (None when it cannot be told), so that a command can
-    say why it is waiting; nothing is printed here.
+    A writer killed between switching CURRENT and pruning left its old generation behind: the next holder of
+    the lock clears it, even when it has nothing to write.
     """
-    index_dir = Path(index_dir)
-    index_dir.mkdir(parents=True, exist_ok=True)
-    key = str(index_dir.resolve())
-    held: set[str] = _held.__dict__.setdefault("dirs", set())
-    if key in held:
+    with writer_lock(Path(index_dir), timeout=timeout, on_wait=on_wait, on_acquire=prune):
         yield
-        return
-    with (index_dir / LOCK).open("a+") as fh:
-        start = time.monotonic()
-        deadline = start + timeout
-        while True:
-            try:
-                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                fh.seek(0)
-                holder = fh.read().strip()
-                # The holder writes its pid just after taking the lock: give it a moment before saying "unknown".
-                if on_wait is not None and (holder.isdigit() or time.monotonic() - start > 0.5):
-                    on_wait(int(holder) if holder.isdigit() else None)
-                    on_wait = None
-                if time.monotonic() >= deadline:
-                    who = f"process {holder}" if holder.isdigit() else "another process"
-                    raise IndexLockedError(
-                        f"{who} is updating the index in {index_dir} (waited {timeout:g} s); "
-                        "try again when it is done"
-                    ) from None
-                time.sleep(0.05)
-        # Say who holds it, for the message another process shows while it waits.
-        with contextlib.suppress(OSError):  # only a courtesy to waiting processes: a full disk must not stop us
-            fh.seek(0)
-            fh.truncate()
-            fh.write(str(os.getpid()))
-            fh.flush()
-        held.add(key)
-        try:
-            # A writer killed between switching CURRENT and pruning left its old generation behind; the next
-            # holder of the lock clears it even when it has nothing to write.
-            prune(index_dir)
-            yield
-        finally:
-            held.discard(key)
-            with contextlib.suppress(OSError):
-                fh.truncate(0)
-                fh.flush()
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)

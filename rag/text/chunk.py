@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from rag.records import Document, Passage
 from rag.text.sentences import split_sentences
@@ -17,6 +18,15 @@ from rag.text.sentences import split_sentences
 TokenCounter = Callable[[Sequence[str]], list[int]]
 # Texts per tokenizer call: one call over every sentence of a huge document holds all their token ids at once
 # (about 3 GB for a 50 MB file); blocks keep memory flat at no measurable cost in speed.
+@dataclass(frozen=True, slots=True)
+class ChunkSettings:
+    """How documents are cut into passages: at most `max_tokens` model tokens of whole sentences, consecutive
+    passages sharing `overlap` sentences."""
+
+    max_tokens: int = 128
+    overlap: int = 1
+
+
 COUNT_BATCH = 2048
 
 
