@@ -17,13 +17,13 @@ from rag import cli
 from rag.chat import render
 from rag.cite import make_citation
 from rag.collection import Collection
+from rag.collection.uploads import UPLOADED_FILE, removed_ids
 from rag.errors import IngestError, RagError
 from rag.index import disk
 from rag.index.bm25 import field_text
 from rag.index.index import Index
 from rag.ingest.corpus import load_corpus, read_file
 from rag.records import Document
-from rag.uploads import UPLOADED_FILE, removed_ids
 
 HARBOUR = """Port of Valmara reopens after storm
 

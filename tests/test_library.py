@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from rag.collection import Collection
+from rag.collection.uploads import STATE_FILE, UPLOADED_FILE, human_size, safe_name
 from rag.errors import RagError
 from rag.index import disk as persist
 from rag.index.index import Index
-from rag.uploads import STATE_FILE, UPLOADED_FILE, human_size, safe_name
 
 SEED_FILE = next((Path(__file__).resolve().parents[1] / "seeds").glob("*.txt"))
 

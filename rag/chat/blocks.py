@@ -11,7 +11,7 @@ from rag.chat import render
 from rag.chat.feedback import FeedbackLog
 from rag.chat.handlers import Handlers
 from rag.collection import Collection
-from rag.uploads import UPLOAD_SUFFIXES, human_size
+from rag.collection.uploads import UPLOAD_SUFFIXES, human_size
 
 TITLE = "Ask the articles"
 INTRO = (

@@ -1,5 +1,5 @@
 """The collection: the one owner of what is in an index. An index folder, the corpus folders it mirrors, the
-files uploaded into it and the documents a user removed from it (`rag.uploads`).
+files uploaded into it and the documents a user removed from it (`rag.collection.uploads`).
 
 Every write goes through here: `rag index` (`Collection.sync`), the chat's uploads (`add_files`) and removals
 (`remove`). Each loads the index afresh under the writer lock, updates it, saves a new generation and only then
@@ -15,17 +15,11 @@ import shutil
 import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
-from collections.abc import Collection as Ids
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
-from rag.embed.model import Embedder
-from rag.engine import Engine
-from rag.errors import CorpusError, IndexMismatchError, IngestError, RagError
-from rag.index import disk
-from rag.index.index import ChunkSettings, Index, UpdateReport
-from rag.ingest.corpus import IngestResult, load_corpus
-from rag.uploads import (
+from rag.collection.build import BuildResult, build_index
+from rag.collection.uploads import (
     INCOMING,
     MAX_UPLOAD_BYTES,
     UPLOAD_SUFFIXES,
@@ -41,6 +35,11 @@ from rag.uploads import (
     upload_path,
     uploaded_files,
 )
+from rag.embed.model import Embedder
+from rag.engine import Engine
+from rag.errors import IngestError, RagError
+from rag.index import disk
+from rag.index.index import ChunkSettings, Index, UpdateReport
 
 Progress = Callable[[float, str], None]
 
@@ -70,64 +69,6 @@ class AddResult:
     renamed: tuple[tuple[str, str], ...] = ()
     failures: tuple[IngestError, ...] = ()
     duplicates: tuple[tuple[str, str], ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class BuildResult:
-    report: UpdateReport
-    ingest: IngestResult
-    rebuilt: str | None  # why the old index was discarded, if it was
-
-
-def build_index(
-    index_dir: str | Path,
-    corpus: Sequence[str | Path],
-    *,
-    embedder: Embedder,
-    chunking: ChunkSettings | None = None,
-    rebuild: bool = False,
-    progress: bool = False,
-    exclude: Ids[str] = (),
-    on_wait: Callable[[int | None], object] | None = None,
-) -> BuildResult:
-    """Bring the index in `index_dir` in line with the files under `corpus`: only what changed is embedded.
-
-    Documents whose ids are in `exclude` (removed by a user) are left out. An index built with another model,
-    format or chunking is rebuilt from scratch, never mixed. `on_wait(pid)` is called if another process holds
-    the index's writer lock and this one has to wait (`rag.index.disk.lock`).
-    """
-    index_dir = Path(index_dir)
-    ingest = load_corpus(corpus)
-    if exclude:
-        ingest = replace(ingest, documents=tuple(d for d in ingest.documents if d.id not in exclude))
-    if not ingest.documents:
-        raise CorpusError(f"no document could be read, so nothing was indexed ({ingest.summary()})")
-    with disk.lock(index_dir, on_wait=on_wait):
-        index, why = None, "requested" if rebuild else None
-        if not rebuild and disk.exists(index_dir):
-            try:
-                index = Index.load(index_dir)
-                index.check_model(embedder)
-                if chunking and chunking != index.chunking:
-                    raise IndexMismatchError(f"chunking changed from {index.chunking} to {chunking}")
-            except IndexMismatchError as exc:
-                index, why = None, str(exc)
-        if index is None:
-            index = Index.create(embedder, chunking=chunking)
-        # A file still listed but unreadable this time (damaged, vanished mid-scan) keeps its last good version.
-        kept = [index.documents[d] for d in ingest.unreadable() if d in index.documents]
-        report = index.sync([*ingest.documents, *kept], embedder=embedder, progress=progress)
-        corpus_ids = tuple(str(Path(p).resolve()) for p in corpus)
-        stale = report.touched or why or index.lexical_rebuilt or index.corpus != corpus_ids
-        if stale or not disk.exists(index_dir):
-            index.corpus = corpus_ids
-            try:
-                index.save(index_dir)
-            except OSError as exc:  # a full disk, say: the live index is left as it was
-                raise RagError(f"cannot save the index in {index_dir} ({exc.strerror or exc}); it is "
-                               "unchanged") from exc
-    return BuildResult(report=report, ingest=ingest, rebuilt=why)
-
 
 
 class Collection:
@@ -170,7 +111,7 @@ class Collection:
 
     def documents(self) -> list[DocumentInfo]:
         """The indexed documents, in index order. Whether one is an upload comes from the record of what was
-        uploaded (`rag.uploads`), never from its id."""
+        uploaded (`rag.collection.uploads`), never from its id."""
         index = self.engine.index
         counts = Counter(p.doc_id for p in index.passages.values())
         uploaded = uploaded_files(self.uploads_dir)
