@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
@@ -32,6 +33,32 @@ QUESTIONS = [
 ]
 
 
+def _time_one(engine: Any, gen: Any, question: str, rows: dict[str, list[float]]) -> str:
+    """Time each step of one generated answer into `rows`; return which answerer produced it."""
+    from rag.generative.answer import finish, prepare
+
+    t = time.perf_counter()
+    base = engine.ask(question)
+    rows["extractive_ms"].append((time.perf_counter() - t) * 1000)
+    prompt = prepare(engine.index, base, gen)
+    rows["prompt_tokens"].append(gen.prompt_tokens(list(prompt.messages)))
+    t = time.perf_counter()
+    text = gen.generate(list(prompt.messages))
+    took = time.perf_counter() - t
+    rows["generate_ms"].append(took * 1000)
+    n_new = len(gen.tokenizer(text, add_special_tokens=False)["input_ids"])
+    rows["tokens_per_s"].append(n_new / took if took else 0.0)
+    t = time.perf_counter()
+    stream = gen.stream(list(prompt.messages))
+    next(stream, None)
+    rows["first_piece_ms"].append((time.perf_counter() - t) * 1000)
+    stream.close()
+    t = time.perf_counter()
+    answer = finish(engine.index, base, prompt, text, embedder=engine.embedder)
+    rows["ground_ms"].append((time.perf_counter() - t) * 1000)
+    return str(answer.answerer)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--generator", help="model folder (default: a tiny random-weight model built now)")
@@ -44,7 +71,6 @@ def main(argv: list[str] | None = None) -> int:
     from rag.collection import build_index
     from rag.embed.model import SentenceTransformerEmbedder
     from rag.engine import Engine
-    from rag.generative.answer import finish, prepare
     from rag.generative.model import TransformersGenerator
     from rag.index.index import Index
 
@@ -68,26 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     answerers = []
     for _ in range(args.repeat):
         for q in QUESTIONS:
-            t = time.perf_counter()
-            base = engine.ask(q)
-            rows["extractive_ms"].append((time.perf_counter() - t) * 1000)
-            prompt = prepare(engine.index, base, gen)
-            rows["prompt_tokens"].append(gen.prompt_tokens(list(prompt.messages)))
-            t = time.perf_counter()
-            text = gen.generate(list(prompt.messages))
-            took = time.perf_counter() - t
-            rows["generate_ms"].append(took * 1000)
-            n_new = len(gen.tokenizer(text, add_special_tokens=False)["input_ids"])
-            rows["tokens_per_s"].append(n_new / took if took else 0.0)
-            t = time.perf_counter()
-            stream = gen.stream(list(prompt.messages))
-            next(stream, None)
-            rows["first_piece_ms"].append((time.perf_counter() - t) * 1000)
-            stream.close()  # type: ignore[attr-defined]
-            t = time.perf_counter()
-            answer = finish(engine.index, base, prompt, text, embedder=embedder)
-            rows["ground_ms"].append((time.perf_counter() - t) * 1000)
-            answerers.append(answer.answerer)
+            answerers.append(_time_one(engine, gen, q, rows))
     figures = {
         "generator": gen.name, "device": gen.device, "dtype": gen.dtype, "load_s": round(load_s, 2),
         "questions": len(QUESTIONS), "repeat": args.repeat, "max_new_tokens": gen.max_new_tokens,
