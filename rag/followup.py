@@ -41,7 +41,9 @@ def is_follow_up(question: str) -> bool:
     """Whether `question` leans on the conversation: a leading "and"/"what about", or a short, bare question."""
     words = re.findall(r"\w+", question)
     if _LEAD.match(question):
-        return True
+        rest = _LEAD.sub("", question)
+        # "And who is Syria's defense minister?" stands on its own: a question word, a name and no pronoun.
+        return not (_WH.match(rest) and _entities(rest) and not _PRONOUN.search(rest))
     if len(words) <= 6 and _PRONOUN.search(question) and not _entities(question):
         return True
     return len(words) <= 3 and not _WH.match(question)

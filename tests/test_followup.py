@@ -52,3 +52,11 @@ def test_an_earlier_question_past_the_limit_is_refused_at_once() -> None:
         check_history(history)
     assert time.perf_counter() - t0 < 0.5
     check_history([{"role": "assistant", "content": "A " * 500_000}])  # a long answer is fine
+
+
+def test_a_leading_and_before_a_complete_question_keeps_it_as_it_is() -> None:
+    history = [{"role": "user", "content": "When did Turkey and Syria sign the memorandum of understanding?"}]
+    assert rewrite("And who is Syria's defense minister?", history) == "And who is Syria's defense minister?"
+    assert rewrite("And when did they sign it?", history) != "And when did they sign it?"  # a pronoun: rewritten
+    assert rewrite("And Turkey's?", [{"role": "user", "content": "Who is Syria's defense minister?"}]) == (
+        "Who is Turkey's defense minister?")
