@@ -17,7 +17,11 @@ wins when both exist, so the text source is otherwise never seen); 30 dated arti
 URL or head line it came from) and every text-dated one written to bench/out for reading by hand; the median
 time `find_date` takes per article.
 
-    nice -n 10 .venv/bin/python -m bench.dates_coverage
+`--mode ingest` reads the archive the way `rag index` does, through `rag.ingest.corpus.load_corpus`, and gives
+the same counts by the documents' `date_source`, the lines refused, whether every document carries the date
+`find_date` gives its raw row (the wiring loses or changes none), the after-question figure, and the time.
+
+    nice -n 10 .venv/bin/python -m bench.dates_coverage [--mode ingest]
 """
 
 from __future__ import annotations
@@ -34,9 +38,9 @@ from datetime import date
 from pathlib import Path
 from urllib.parse import urlparse
 
+from bench.measure import ROOT, SHARED
+from rag.ingest.corpus import load_corpus
 from rag.ingest.dates import FoundDate, date_from_text, date_from_url, find_date
-
-from .measure import ROOT, SHARED
 
 ARCHIVE = SHARED / "benchmarks" / "news-archive"
 SAMPLE = 30
@@ -94,6 +98,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--archive", type=Path, default=ARCHIVE, help="folder holding corpus.jsonl and gold.jsonl")
     p.add_argument("--sample", type=Path, default=ROOT / "bench" / "out" / "dates_sample.tsv")
+    p.add_argument("--mode", choices=("find_date", "ingest"), default="find_date",
+                   help="find_date on each raw row (default), or the documents rag.ingest.corpus.load_corpus reads")
     args = p.parse_args(argv)
 
     with (args.archive / "corpus.jsonl").open(encoding="utf-8") as fh:
@@ -104,18 +110,45 @@ def main(argv: Sequence[str] | None = None) -> int:
         start = time.perf_counter()
         found[row["_id"]] = find_date(url=row.get("url"), text=row.get("text", ""), meta_date=row.get("date"))
         seconds.append(time.perf_counter() - start)
+    if args.mode == "ingest":
+        return _through_ingest(args.archive, found)
 
-    n = len(rows)
-    by_source = Counter(f.source if f else "none" for f in found.values())
-    print(f"articles: {n}")
-    for source in ("metadata", "url", "text", "none"):
-        print(f"  date from {source:9s} {by_source[source]:6d}  {by_source[source] / n:6.1%}")
+    _print_counts(found)
     _print_domains(rows, found)
     _print_coverage(rows, found)
     _print_text_vs_url(rows, args.sample.with_name("dates_text.tsv"))
     _print_after_question(args.archive / "gold.jsonl", found)
     print(f"median time per article: {statistics.median(seconds) * 1e6:.0f} µs (total {sum(seconds):.1f} s)")
     _write_sample(args.sample, rows, found)
+    return 0
+
+
+def _print_counts(found: dict[str, FoundDate | None]) -> None:
+    n = len(found)
+    by_source = Counter(f.source if f else "none" for f in found.values())
+    print(f"articles: {n}")
+    for source in ("metadata", "url", "text", "none"):
+        print(f"  date from {source:9s} {by_source[source]:6d}  {by_source[source] / max(n, 1):6.1%}")
+
+
+def _through_ingest(archive: Path, direct: dict[str, FoundDate | None]) -> int:
+    """The counts of `main`, for the documents `load_corpus` reads from the archive (the path `rag index`
+    takes), checked against `direct`: what `find_date` gives each raw row."""
+    start = time.perf_counter()
+    result = load_corpus([archive / "corpus.jsonl"])
+    seconds = time.perf_counter() - start
+    found = {d.id: FoundDate(d.date, d.date_source) if d.date and d.date_source else None for d in result.documents}
+    print(f"through rag.ingest.corpus.load_corpus: {len(found)} documents, {len(result.failures)} lines refused")
+    for failure in result.failures[:5]:
+        print(f"  refused: {failure}")
+    _print_counts(found)
+    differ = [k for k, got in found.items() if got != direct.get(k)]
+    print(f"documents whose date or source differs from find_date on the raw row: {len(differ)}")
+    for key in differ[:10]:
+        print(f"  {key}: ingest {found[key]}, find_date {direct.get(key)}")
+    _print_after_question(archive / "gold.jsonl", found)
+    print(f"load_corpus: {seconds:.1f} s for {len(found) + len(result.failures)} rows "
+          f"({seconds / max(len(found), 1) * 1e3:.2f} ms per article, reading and typing included)")
     return 0
 
 

@@ -16,6 +16,8 @@ MARKER = re.compile(r"\[(\d+)\]")
 
 
 def make_citation(doc: Document, start: int, end: int, *, marker: int, passage_id: int | None = None) -> Citation:
+    """The citation of `doc.text[start:end]`, with the page, date, date source and attribution a reader is shown
+    beside it; CitationError when the span is not inside the document."""
     if not 0 <= start < end <= len(doc.text):
         raise CitationError(f"span {start}:{end} is outside document {doc.id!r} ({len(doc.text)} characters)")
     return Citation(
@@ -29,6 +31,7 @@ def make_citation(doc: Document, start: int, end: int, *, marker: int, passage_i
         page=doc.page_of(start),
         date=doc.date,
         source=doc.attribution,
+        date_source=doc.date_source,
     )
 
 

@@ -122,7 +122,7 @@ def format_answer(answer: Answer) -> str:
         lines.append("Sources:")
         for c in answer.citations:
             where = f"{c.doc_id}, characters {c.start}-{c.end}" + (f", page {c.page}" if c.page else "")
-            lines.append(f"[{c.marker}] {c.title} ({c.date or 'undated'}; {where})")
+            lines.append(f"[{c.marker}] {c.title} ({c.dated}; {where})")
             lines.append(f"    “{c.quote}”")
     else:
         lines.append("Closest passages:")

@@ -5,11 +5,12 @@ Every span is `(doc_id, start, end)` with `document.text[start:end] == text`.
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_right
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple, get_args
 
 import numpy as np
 
@@ -21,6 +22,12 @@ def _frozen_meta(meta: Mapping[str, Any] | None) -> Mapping[str, Any]:
 Scalar = str | int | float  # bool is an int: a JSON true/false is kept as it is
 MetaValue = Scalar | tuple[Scalar, ...]
 _SCALARS = (str, int, float)
+# Where a publication date was read: the corpus or the page's own metadata, the URL, or a dateline or byline at
+# the head of the text (`rag.ingest.dates`). Shown beside every citation, so a reader knows how far to trust it.
+DateSource = Literal["metadata", "url", "text"]
+DATE_SOURCES: tuple[str, ...] = get_args(DateSource)
+_SOURCE_WORDS = {"metadata": "metadata", "url": "URL", "text": "text"}
+_DATE = re.compile(r"\d{4}(?:-\d{2}-\d{2})?")
 
 
 def _check_extra(extra: Mapping[str, Any]) -> Mapping[str, MetaValue]:
@@ -47,20 +54,40 @@ def _check_page_starts(starts: Any) -> tuple[int, ...]:
     return tuple(starts)
 
 
+def _check_date_source(date: str | None, source: str | None) -> str | None:
+    """`source` for a record's `date`: both or neither, a date without one counting as "metadata" (records
+    written before dates had sources). ValueError for an unknown source, a source without a date, or a date
+    that is neither an ISO day nor a year."""
+    if date is None:
+        if source is not None:
+            raise ValueError(f"date_source {source!r} is given without a date")
+        return None
+    if not _DATE.fullmatch(date):
+        raise ValueError(f"date must be an ISO day (2025-08-18) or a year (2025), not {date!r}")
+    if source is None:
+        return "metadata"
+    if source not in DATE_SOURCES:
+        raise ValueError(f"date_source must be one of {', '.join(DATE_SOURCES)}, not {source!r}")
+    return source
+
+
 @dataclass(frozen=True, slots=True)
 class Document:
     """One article. `text` is verbatim (newlines normalised to \\n): every offset points into it.
 
-    The metadata the system reads is typed: `date` (ISO date or year, as a string), `author`, `source`, `url`,
-    and, for a PDF, `page_starts` (the offset where each page begins). Any other metadata is kept in `extra`,
-    each value a string, a number or a tuple of them. Construction checks every type (TypeError otherwise):
-    ingest turns what it reads into these types, or refuses the file or line (`rag.ingest`).
+    The metadata the system reads is typed: `date` (an ISO day, or a year when that is all the corpus gives)
+    with `date_source` (where it was read: "metadata", "url" or "text"; both set or neither), `author`,
+    `source`, `url`, and, for a PDF, `page_starts` (the offset where each page begins). Any other metadata is
+    kept in `extra`, each value a string, a number or a tuple of them. Construction checks every type
+    (TypeError otherwise) and the date's form (ValueError): ingest turns what it reads into these types, or
+    refuses the file or line (`rag.ingest`).
     """
 
     id: str
     title: str
     text: str
     date: str | None = None
+    date_source: DateSource | None = None
     author: str | None = None
     source: str | None = None
     url: str | None = None
@@ -71,9 +98,10 @@ class Document:
         for name in ("id", "title", "text"):
             if not isinstance(getattr(self, name), str):
                 raise TypeError(f"Document.{name} must be a string, not {getattr(self, name)!r}")
-        for name in ("date", "author", "source", "url"):
+        for name in ("date", "date_source", "author", "source", "url"):
             if not isinstance(getattr(self, name), str | None):
                 raise TypeError(f"Document.{name} must be a string or None, not {getattr(self, name)!r}")
+        object.__setattr__(self, "date_source", _check_date_source(self.date, self.date_source))
         object.__setattr__(self, "page_starts", _check_page_starts(self.page_starts))
         object.__setattr__(self, "extra", _check_extra(self.extra))
 
@@ -85,7 +113,8 @@ class Document:
     @property
     def meta(self) -> Mapping[str, Any]:
         """All metadata in one read-only mapping (the typed fields that are set, then `extra`), for display."""
-        typed = {k: getattr(self, k) for k in ("date", "author", "source", "url", "page_starts") if getattr(self, k)}
+        keys = ("date", "date_source", "author", "source", "url", "page_starts")
+        typed = {k: getattr(self, k) for k in keys if getattr(self, k)}
         return MappingProxyType({**typed, **self.extra})
 
     def page_of(self, offset: int) -> int | None:
@@ -96,16 +125,18 @@ class Document:
 
     def to_dict(self) -> dict[str, Any]:
         """The document as JSON-ready values; `Document.from_dict` reads it back."""
-        return {"id": self.id, "title": self.title, "text": self.text, "date": self.date, "author": self.author,
-                "source": self.source, "url": self.url, "page_starts": list(self.page_starts),
+        return {"id": self.id, "title": self.title, "text": self.text, "date": self.date,
+                "date_source": self.date_source, "author": self.author, "source": self.source, "url": self.url,
+                "page_starts": list(self.page_starts),
                 "extra": {k: list(v) if isinstance(v, tuple) else v for k, v in self.extra.items()}}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Document:
-        """The inverse of `to_dict`; TypeError or KeyError when `d` is not one."""
-        return cls(id=d["id"], title=d["title"], text=d["text"], date=d.get("date"), author=d.get("author"),
-                   source=d.get("source"), url=d.get("url"), page_starts=tuple(d.get("page_starts") or ()),
-                   extra=d.get("extra") or {})
+        """The inverse of `to_dict`; TypeError, ValueError or KeyError when `d` is not one. A date without a
+        `date_source` (written before dates had one) counts as "metadata"."""
+        return cls(id=d["id"], title=d["title"], text=d["text"], date=d.get("date"),
+                   date_source=d.get("date_source"), author=d.get("author"), source=d.get("source"),
+                   url=d.get("url"), page_starts=tuple(d.get("page_starts") or ()), extra=d.get("extra") or {})
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +203,9 @@ class ScoredPassage:
 
 @dataclass(frozen=True, slots=True)
 class Citation:
-    """An exact quote backing part of an answer: `quote == document.text[start:end]`, checked."""
+    """An exact quote backing part of an answer: `quote == document.text[start:end]`, checked. `date` is its
+    article's publication date and `date_source` where that was read (as `Document` has them); `source` is who
+    the article is from."""
 
     marker: int
     doc_id: str
@@ -184,6 +217,18 @@ class Citation:
     page: int | None = None
     date: str | None = None
     source: str | None = None
+    date_source: DateSource | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "date_source", _check_date_source(self.date, self.date_source))
+
+    @property
+    def dated(self) -> str:
+        """The date as a reader is shown it, with where it was read: "2025-08-18, date from the text",
+        "2025, date from the metadata", or "undated"."""
+        if self.date is None:
+            return "undated"
+        return f"{self.date}, date from the {_SOURCE_WORDS[self.date_source or 'metadata']}"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

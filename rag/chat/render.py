@@ -41,7 +41,7 @@ def _clip(text: str, limit: int) -> str:
 
 
 def _where(c: Citation) -> str:
-    parts = [p for p in (c.date, c.source) if p]
+    parts = [p for p in (c.dated, c.source) if p]
     parts.append(f"{c.doc_id}, characters {c.start}–{c.end}" + (f", page {c.page}" if c.page else ""))
     return " · ".join(parts)
 
@@ -155,9 +155,9 @@ def _scores(sp: ScoredPassage) -> str:
 
 
 def sources_html(answer: Answer, *, mode: str = "hybrid") -> str:
-    """The sources panel: each citation's title, date and source with the cited span highlighted inside its
-    passage; on abstention the closest passages; then, collapsed, every passage retrieved (with scores) and
-    the query that was searched."""
+    """The sources panel: each citation's title, date (and where it was read) and source with the cited span
+    highlighted inside its passage; on abstention the closest passages; then, collapsed, every passage
+    retrieved (with scores) and the query that was searched."""
     parts = ['<div class="rag-panel">']
     if answer.citations:
         parts.append("<h3>Sources</h3>")

@@ -24,7 +24,9 @@ from rag.text.chunk import ChunkSettings
 
 # 2: documents.jsonl holds typed metadata (Document.to_dict: date, author, source, url, page_starts, extra),
 # and the manifest carries its own checksum.
-FORMAT_VERSION = 2
+# 3: a document's date is an ISO day (or a year) found by rag.ingest.dates, with its `date_source`; an index of
+# version 2 holds dates as written and none from URLs or datelines, so it is rebuilt rather than read.
+FORMAT_VERSION = 3
 # [perf, issue 5] Sentence vectors are kept as float16 (half the memory; cosines change by ~1e-4) and memory-mapped
 # on load, so an archive's millions of them are paged in only as answers read them.
 SENTENCE_DTYPE = np.float16

@@ -13,14 +13,17 @@ import re
 import warnings
 from collections.abc import Callable
 from datetime import date, datetime
-from typing import Literal, NamedTuple
+from typing import NamedTuple
 
 import lxml.html
 from dateutil import parser as dateutil_parser
 from htmldate import find_date as htmldate_find_date
 from lxml import etree
 
-DateSource = Literal["metadata", "url", "text"]
+from rag.records import DateSource
+
+__all__ = ["EARLIEST", "DateSource", "FoundDate", "date_from_html", "date_from_metadata", "date_from_text",
+           "date_from_url", "find_date"]
 
 EARLIEST = date(1900, 1, 1)  # anything older is a misreading (or a history piece), not a publication date
 
