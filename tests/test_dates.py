@@ -7,7 +7,6 @@ from datetime import date, datetime
 from pathlib import Path
 
 import pytest
-from conftest import SEED_FILE
 
 from rag.ingest.dates import (
     FoundDate,
@@ -114,8 +113,8 @@ def test_text_dates_that_are_not_datelines(text: str) -> None:
     assert date_from_text(text) is None
 
 
-def test_seed_article_dateline() -> None:
-    text = SEED_FILE.read_text(encoding="utf-8")
+def test_seed_article_dateline(seed_text: str) -> None:
+    text = seed_text
     assert text.splitlines()[0].startswith("08/18/2025 / By Zoey Sky")
     assert find_date(text=text, today=TODAY) == FoundDate("2025-08-18", "text")
 

@@ -169,16 +169,16 @@ def test_a_sealed_manifest_with_a_malformed_field_is_refused_not_a_traceback(
 
 def _damage_while_syncing(monkeypatch: pytest.MonkeyPatch) -> None:
     """Flip a byte of the generation being written after its manifest, as a bad disk or a buggy writer would."""
-    real = persist._fsync_tree
+    real = persist.write_manifest  # the last file of a generation: nothing is written between it and the switch
 
-    def damaging(root: Path) -> None:
+    def damaging(root: Path, manifest: dict[str, Any]) -> None:
+        real(root, manifest)
         target = root / "passages.jsonl"
         data = bytearray(target.read_bytes())
         data[len(data) // 2] ^= 0x01
         target.write_bytes(bytes(data))
-        real(root)
 
-    monkeypatch.setattr(persist, "_fsync_tree", damaging)
+    monkeypatch.setattr(persist, "write_manifest", damaging)
 
 
 def test_the_previous_generation_is_kept_until_the_new_one_is_read_back(
@@ -336,7 +336,7 @@ def test_errors_are_shown_with_their_escapes_visible(
 
 # -- 4. long questions stay on the numpy path --------------------------------------------------------------
 
-def test_one_long_text_is_embedded_without_loading_torch(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_one_long_text_is_embedded_without_loading_torch() -> None:
     from rag.embed.model import SentenceTransformerEmbedder
     from rag.question import MAX_QUESTION_CHARS
 
@@ -350,12 +350,20 @@ def test_one_long_text_is_embedded_without_loading_torch(monkeypatch: pytest.Mon
             self.calls.append(len(texts))
             return np.eye(4, dtype=np.float32)[: len(texts)]
 
-    def no_torch() -> None:
-        raise AssertionError("the torch model was loaded")
+    lite = Lite()
 
-    emb = SentenceTransformerEmbedder("/nonexistent-model")
-    emb._lite = lite = Lite()
-    monkeypatch.setattr(emb, "_load", no_torch)
+    class NoTorch(SentenceTransformerEmbedder):
+        """Its numpy forward pass is `lite`; its torch model cannot be loaded."""
+
+        @property
+        def lite(self) -> Lite:
+            return lite
+
+        @property
+        def model(self) -> None:
+            raise AssertionError("the torch model was loaded")
+
+    emb = NoTorch("/nonexistent-model")
     for n in (1_001, MAX_QUESTION_CHARS - 1, MAX_QUESTION_CHARS, 50_000):
         assert emb.embed(["Turkey " * (n // 7) + "x" * (n % 7)]).shape == (1, 4)
     assert emb.embed(["Why? " * 400, "Why? " * 400]).shape == (2, 4)  # one distinct text
@@ -376,7 +384,7 @@ def test_a_long_text_is_truncated_and_embedded_as_sentence_transformers_does(rea
     ours_ids = lite.tokenizer.encode(text).ids
     assert len(ours_ids) == st.max_seq_length == lite.max_seq_length  # truncated, to the same window
     assert ours_ids == theirs_ids
-    theirs = real_embedder._encode(st, [text])  # the float32 torch model
+    theirs = st.encode([text], normalize_embeddings=True, convert_to_numpy=True)  # the float32 torch model
     ours = real_embedder.embed([text])
     assert np.array_equal(ours, lite.encode([text]))  # embed() took the numpy path
     assert np.abs(ours - theirs).max() < 1e-4

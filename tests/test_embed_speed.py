@@ -47,13 +47,11 @@ def test_native_bf16_reads_the_cpu() -> None:
 
 
 @pytest.fixture(scope="module")
-def seed_texts(real_embedder: SentenceTransformerEmbedder) -> list[str]:
-    from conftest import SEED_FILE
-
+def seed_texts(real_embedder: SentenceTransformerEmbedder, seed_file: Path) -> list[str]:
     from rag.records import Document
     from rag.text.chunk import chunk_document
 
-    doc = Document("seed", "seed", SEED_FILE.read_text(encoding="utf-8"))
+    doc = Document("seed", "seed", seed_file.read_text(encoding="utf-8"))
     passages = chunk_document(doc, count_tokens=real_embedder.count_tokens, max_tokens=128)
     sentences = [doc.text[s:e] for p in passages for s, e in p.sentences]
     return [p.text for p in passages] + sentences[:24]
@@ -63,18 +61,16 @@ def seed_texts(real_embedder: SentenceTransformerEmbedder) -> list[str]:
 def test_bfloat16_agrees_with_float32_on_real_passages(real_embedder: SentenceTransformerEmbedder,
                                                        seed_texts: list[str]) -> None:
     f32 = SentenceTransformerEmbedder(precision="float32")
-    f32._model, f32._precision = real_embedder.model, "float32"  # share the loaded model
     full = f32.embed(seed_texts)
     if not native_bf16():
         pytest.skip("this CPU has no native bfloat16: auto is float32")
     half = real_embedder.embed(seed_texts)  # corpus-sized: the bfloat16 copy of the model
-    assert real_embedder._half is not None
+    assert real_embedder.precision == "bfloat16"  # so a bfloat16 copy of the model embedded them
     cos = np.sum(full * half, axis=1)
     assert cos.min() >= 0.99, cos.min()
     assert np.allclose(np.linalg.norm(half, axis=1), 1.0, atol=1e-5)
     # precision is a speed setting: the name recorded in index manifests does not change with it
     assert f32.name == real_embedder.name == "sentence-transformers/all-MiniLM-L6-v2"
-    assert real_embedder.precision == "bfloat16"
     assert real_embedder.agreement is not None and real_embedder.agreement >= 0.99
 
 
@@ -84,12 +80,8 @@ def test_auto_falls_back_to_float32_when_agreement_fails(real_embedder: Sentence
     if not native_bf16():
         pytest.skip("this CPU has no native bfloat16: auto is float32 without a probe")
     monkeypatch.setattr(embed_module, "MIN_AGREEMENT", 1.5)  # no real agreement can reach it
-    e = SentenceTransformerEmbedder()
-    e._model = real_embedder.model
-    assert e._choose_precision() == "float32"
-    forced = SentenceTransformerEmbedder(precision="bfloat16")
-    forced._model = real_embedder.model
-    assert forced._choose_precision() == "bfloat16"
+    assert SentenceTransformerEmbedder().precision == "float32"  # loading probes the agreement
+    assert SentenceTransformerEmbedder(precision="bfloat16").precision == "bfloat16"
 
 
 @pytest.mark.integration
@@ -104,7 +96,6 @@ def test_batching_and_dedup_do_not_change_vectors(real_embedder: SentenceTransfo
     assert np.sum(together * alone, axis=1).min() > 0.999
     # and the same as sentence-transformers' own encode loop, in float32
     f32 = SentenceTransformerEmbedder(precision="float32", max_batch_tokens=256, batch_size=3)
-    f32._model, f32._precision = real_embedder.model, "float32"
     ours = f32.embed(texts)
     theirs = real_embedder.model.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
     assert np.sum(ours * theirs, axis=1).min() > 0.9999

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
-from conftest import SEEDS, FakeEmbedder
 
 from rag.cite import verify
 from rag.collection import build_index
@@ -22,9 +22,9 @@ from rag.retrieve import fuse, retrieve
 
 
 @pytest.fixture
-def engine(index_dir: Path) -> Engine:
-    emb = FakeEmbedder()
-    build_index(index_dir, [SEEDS], embedder=emb)
+def engine(index_dir: Path, seeds_dir: Path, fake_embedder: Any) -> Engine:
+    emb = fake_embedder
+    build_index(index_dir, [seeds_dir], embedder=emb)
     return Engine(Index.load(index_dir), emb)
 
 

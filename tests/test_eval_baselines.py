@@ -10,7 +10,6 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, SEEDS
 
 from eval.baselines import check_installed
 from eval.baselines.common import OffsetMapper
@@ -58,19 +57,19 @@ def test_missing_peer_packages_say_what_to_install(monkeypatch: pytest.MonkeyPat
 
 
 @pytest.mark.integration
-def test_side_by_side_on_the_seed_article(tmp_path: Path, real_embedder) -> None:
+def test_side_by_side_on_the_seed_article(tmp_path: Path, real_embedder, project_root: Path, seeds_dir: Path) -> None:
     pytest.importorskip("langchain_text_splitters", reason="the optional baselines extra is not installed")
     pytest.importorskip("llama_index.core", reason="the optional baselines extra is not installed")
     from eval import harness
 
-    report = harness.run(harness.EvalSettings(corpus=SEEDS, gold=ROOT / "eval" / "gold" / "seed.jsonl",
+    report = harness.run(harness.EvalSettings(corpus=seeds_dir, gold=project_root / "eval" / "gold" / "seed.jsonl",
                                               cache_dir=tmp_path / "c", out=tmp_path / "o",
                                               baselines=("langchain", "llamaindex")),
                          embedder=real_embedder, echo=lambda _: None)
     base = report["baselines"]
     assert list(base) == ["ours", "langchain", "llamaindex"]
     assert base["ours"]["hit@5"] == report["metrics"]["hit@5"]
-    text_len = len(next(SEEDS.glob("*.txt")).read_text())
+    text_len = len(next(seeds_dir.glob("*.txt")).read_text())
     for name in ("langchain", "llamaindex"):
         row = base[name]
         # the article in chunks of the peers' default sizes, every chunk placed by its own recorded offset

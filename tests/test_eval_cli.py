@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
-from conftest import ROOT, SEEDS, FakeEmbedder
 
 from eval import cache, harness
 from eval.compare import compare
@@ -16,18 +16,21 @@ from eval.harness import EvalSettings
 from eval.metrics import METRIC_KEYS
 from rag import cli
 
-GOLD = ROOT / "eval" / "gold" / "seed.jsonl"
+
+@pytest.fixture
+def gold(project_root: Path) -> Path:
+    return project_root / "eval" / "gold" / "seed.jsonl"
 
 
 def quiet(_: str) -> None:
     pass
 
 
-def test_index_is_built_once_and_reused_while_the_corpus_is_unchanged(tmp_path: Path,
-                                                                       fake_embedder: FakeEmbedder) -> None:
+def test_index_is_built_once_and_reused_while_the_corpus_is_unchanged(tmp_path: Path, fake_embedder: Any,
+                                                                       seeds_dir: Path, gold: Path) -> None:
     corpus = tmp_path / "articles"
-    shutil.copytree(SEEDS, corpus)
-    settings = EvalSettings(corpus=corpus, gold=GOLD, cache_dir=tmp_path / "cache", out=tmp_path / "run1")
+    shutil.copytree(seeds_dir, corpus)
+    settings = EvalSettings(corpus=corpus, gold=gold, cache_dir=tmp_path / "cache", out=tmp_path / "run1")
     first = harness.run(settings, embedder=fake_embedder, echo=quiet)
     assert first["index"]["built"] and first["metrics"]["build_s"] > 0
     embedded = fake_embedder.texts_embedded
@@ -41,7 +44,7 @@ def test_index_is_built_once_and_reused_while_the_corpus_is_unchanged(tmp_path: 
                                  "latency_p95_ms": second["metrics"]["latency_p95_ms"]}
 
     # Another chunk size is another index; so is a changed article.
-    third = harness.run(EvalSettings(corpus=corpus, gold=GOLD, cache_dir=tmp_path / "cache", max_tokens=40,
+    third = harness.run(EvalSettings(corpus=corpus, gold=gold, cache_dir=tmp_path / "cache", max_tokens=40,
                                      out=tmp_path / "run3"), embedder=fake_embedder, echo=quiet)
     assert third["index"]["built"] and third["index"]["max_tokens"] == 40
     article = next(corpus.glob("*.txt"))
@@ -51,9 +54,10 @@ def test_index_is_built_once_and_reused_while_the_corpus_is_unchanged(tmp_path: 
     assert len({r["index"]["folder"] for r in (first, third, fourth)}) == 3
 
 
-def test_report_figures_agree_with_the_per_question_results(tmp_path: Path, fake_embedder: FakeEmbedder) -> None:
+def test_report_figures_agree_with_the_per_question_results(tmp_path: Path, fake_embedder: Any, seeds_dir: Path,
+                                                            gold: Path) -> None:
     out = tmp_path / "out"
-    report = harness.run(EvalSettings(corpus=SEEDS, gold=GOLD, k=8, cache_dir=tmp_path / "c", out=out),
+    report = harness.run(EvalSettings(corpus=seeds_dir, gold=gold, k=8, cache_dir=tmp_path / "c", out=out),
                          embedder=fake_embedder, echo=quiet)
     rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     ans = [r for r in rows if r["answerable"]]
@@ -68,16 +72,17 @@ def test_report_figures_agree_with_the_per_question_results(tmp_path: Path, fake
     assert all(len(r["passages"]) <= 8 for r in rows)
     for r in rows:  # every citation is the article's text at its offsets
         for c in r.get("citations", []):
-            assert (SEEDS / c["doc_id"]).read_text()[c["start"]:c["end"]] == c["quote"]
+            assert (seeds_dir / c["doc_id"]).read_text()[c["start"]:c["end"]] == c["quote"]
     assert report["settings"]["answerers_seen"] == ["extractive"]
     assert report["cost"]["peak_memory_mib"] > 0 and "getrusage" in report["cost"]["peak_memory_method"]
     assert report["versions"]["numpy"]
 
 
 def test_rag_eval_command_and_compare(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                      capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setattr("rag.embed.model.SentenceTransformerEmbedder", lambda model=None: FakeEmbedder())
-    common = ["--corpus", str(SEEDS), "--gold", str(GOLD), "--cache-dir", str(tmp_path / "c"), "--no-progress"]
+                                      capsys: pytest.CaptureFixture[str], make_fake_embedder: Any,
+                                      seeds_dir: Path, gold: Path) -> None:
+    monkeypatch.setattr("rag.embed.model.SentenceTransformerEmbedder", lambda model=None: make_fake_embedder())
+    common = ["--corpus", str(seeds_dir), "--gold", str(gold), "--cache-dir", str(tmp_path / "c"), "--no-progress"]
     assert cli.main(["eval", *common, "--out", str(tmp_path / "a")]) == 0
     assert cli.main(["eval", *common, "--out", str(tmp_path / "b"), "--mode", "lexical", "--k", "5"]) == 0
     printed = capsys.readouterr().out
@@ -95,12 +100,13 @@ def test_rag_eval_command_and_compare(tmp_path: Path, monkeypatch: pytest.Monkey
     assert compare(tmp_path / "a", tmp_path / "a").splitlines()[2] == "  same settings"
 
 
-def test_bad_input_gets_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(["eval", "--corpus", str(tmp_path / "missing"), "--gold", str(GOLD)]) == 2
+def test_bad_input_gets_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str], seeds_dir: Path,
+                                         gold: Path) -> None:
+    assert cli.main(["eval", "--corpus", str(tmp_path / "missing"), "--gold", str(gold)]) == 2
     assert "corpus not found" in capsys.readouterr().err
-    assert cli.main(["eval", "--corpus", str(SEEDS)]) == 2
+    assert cli.main(["eval", "--corpus", str(seeds_dir)]) == 2
     assert "--gold is required" in capsys.readouterr().err
-    assert cli.main(["eval", "--corpus", str(SEEDS), "--gold", str(GOLD), "--baselines", "haystack"]) == 2
+    assert cli.main(["eval", "--corpus", str(seeds_dir), "--gold", str(gold), "--baselines", "haystack"]) == 2
     assert "unknown baseline(s) haystack" in capsys.readouterr().err
     (tmp_path / "r.json").write_text("{}")
     assert cli.main(["eval", "--compare", str(tmp_path / "r.json"), str(tmp_path / "r.json")]) == 2

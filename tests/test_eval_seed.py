@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, SEEDS
 
 from eval import harness
 from eval.harness import EvalSettings
@@ -32,9 +31,10 @@ CEILINGS = {"abstain_false": 0.50}  # answerable questions wrongly declined
 
 
 @pytest.fixture(scope="module")
-def seed_report(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> dict:
+def seed_report(tmp_path_factory: pytest.TempPathFactory, real_embedder, project_root: Path,
+                seeds_dir: Path) -> dict:
     tmp = tmp_path_factory.mktemp("seed-eval")
-    return harness.run(EvalSettings(corpus=SEEDS, gold=ROOT / "eval" / "gold" / "seed.jsonl",
+    return harness.run(EvalSettings(corpus=seeds_dir, gold=project_root / "eval" / "gold" / "seed.jsonl",
                                     cache_dir=tmp / "cache", out=tmp / "out"),
                        embedder=real_embedder, echo=print)
 

@@ -81,7 +81,7 @@ def test_closing_the_stream_early_stops_generation(models):
         produced.append(out.shape[1] - kwargs["input_ids"].shape[1])
         return out
 
-    gen._model.generate = counting
+    gen.model.generate = counting
     stream = cast(PyGenerator[str, None, None], gen.stream(MESSAGES))
     next(stream)
     stream.close()  # sets the stop flag and joins the worker
@@ -114,7 +114,16 @@ def test_reply_length_comes_from_the_checkpoint_unless_given(models):
     assert shipped.load().max_new_tokens == 24  # from the folder's generation_config.json
     assert shipped.max_prompt_tokens == 8192 - 24
     assert TransformersGenerator(str(models["llama"]), max_new_tokens=5).load().max_new_tokens == 5
-    assert shipped._inputs(MESSAGES, None)[1]["max_new_tokens"] == 24
+    asked = []
+    real = shipped.model.generate
+
+    def recording(**kwargs):
+        asked.append(kwargs["max_new_tokens"])
+        return real(**kwargs)
+
+    shipped.model.generate = recording
+    shipped.generate(MESSAGES)
+    assert asked == [24]
 
 
 def test_too_long_prompt_is_a_clear_error(models):

@@ -9,7 +9,6 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import SEEDS
 from tiny_lm import ScriptedGenerator, build_tiny_model, cite
 
 from rag.cli import main
@@ -32,9 +31,9 @@ QUESTIONS = [
 
 
 @pytest.fixture(scope="module")
-def index_folder(real_embedder, tmp_path_factory) -> Path:
+def index_folder(real_embedder, tmp_path_factory, seeds_dir) -> Path:
     folder = tmp_path_factory.mktemp("minilm-index")
-    build_index(folder, [SEEDS], embedder=real_embedder)
+    build_index(folder, [seeds_dir], embedder=real_embedder)
     return folder
 
 
@@ -51,8 +50,8 @@ def eager(engine) -> Engine:
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> Path:
-    seed = next(SEEDS.glob("*.txt")).read_text(encoding="utf-8")
+def tiny(tmp_path_factory, seeds_dir) -> Path:
+    seed = next(seeds_dir.glob("*.txt")).read_text(encoding="utf-8")
     return build_tiny_model(tmp_path_factory.mktemp("tiny") / "llama", texts=[seed], kind="llama")
 
 

@@ -5,9 +5,9 @@ ask() with the real model and index, and through the `rag ask` command."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
-from conftest import SEEDS, FakeEmbedder
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -57,10 +57,10 @@ def _check(answer: Answer, engine: Engine) -> None:
 
 
 @pytest.fixture(scope="module")
-def fake_engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
-    emb = FakeEmbedder()
+def fake_engine(tmp_path_factory: pytest.TempPathFactory, make_fake_embedder: Any, seeds_dir: Path) -> Engine:
+    emb = make_fake_embedder()  # a module-scoped fixture cannot take the function-scoped fake_embedder
     index_dir = tmp_path_factory.mktemp("fake-index")
-    build_index(index_dir, [SEEDS], embedder=emb)
+    build_index(index_dir, [seeds_dir], embedder=emb)
     return Engine(Index.load(index_dir), emb)
 
 
@@ -89,9 +89,9 @@ def test_any_unicode_question_is_answered_or_refused(fake_engine: Engine, questi
 
 
 @pytest.fixture(scope="module")
-def real_index(tmp_path_factory: pytest.TempPathFactory, real_embedder: Embedder) -> Path:
+def real_index(tmp_path_factory: pytest.TempPathFactory, real_embedder: Embedder, seeds_dir: Path) -> Path:
     index_dir = tmp_path_factory.mktemp("real-index")
-    build_index(index_dir, [SEEDS], embedder=real_embedder)
+    build_index(index_dir, [seeds_dir], embedder=real_embedder)
     return index_dir
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
-from conftest import SEED_FILE, FakeEmbedder
 
 from rag.collection import build_index
 from rag.engine import Engine
@@ -19,10 +19,10 @@ from rag.index.index import Index
 from rag.ingest.corpus import load_corpus
 
 
-def _corpus(tmp_path: Path) -> Path:
+def _corpus(tmp_path: Path, seed_file: Path) -> Path:
     root = tmp_path / "corpus"
     root.mkdir()
-    shutil.copy(SEED_FILE, root / "seed.txt")
+    shutil.copy(seed_file, root / "seed.txt")
     (root / "mars.md").write_text("# Mars probe lands\n\nThe probe landed on Mars on Feb. 18, 2021. It carried a "
                                   "small helicopter named Ingenuity.\n")
     (root / "budget.txt").write_text("City budget approved\nThe council approved a budget of $4.2 billion on "
@@ -44,9 +44,9 @@ def _assert_same(a: Index, b: Index) -> None:
     assert [x.tolist() for x in a.lexical.search(q, 5)] == [x.tolist() for x in b.lexical.search(q, 5)]  # type: ignore[union-attr]
 
 
-def test_save_load_round_trip(tmp_path: Path, index_dir: Path, fake_embedder: FakeEmbedder) -> None:
+def test_save_load_round_trip(tmp_path: Path, index_dir: Path, fake_embedder: Any, seed_file: Path) -> None:
     index = Index.create(fake_embedder)
-    index.sync(load_corpus([_corpus(tmp_path)]).documents, embedder=fake_embedder)
+    index.sync(load_corpus([_corpus(tmp_path, seed_file)]).documents, embedder=fake_embedder)
     index.corpus = ("somewhere",)
     folder = index.save(index_dir)
     assert (index_dir / "CURRENT").read_text().strip() == folder.name
@@ -63,9 +63,9 @@ def test_save_load_round_trip(tmp_path: Path, index_dir: Path, fake_embedder: Fa
     assert [p.name for p in index_dir.glob("gen-*")] == [persist.current_generation(index_dir).name]
 
 
-def test_every_span_is_verbatim(tmp_path: Path, fake_embedder: FakeEmbedder) -> None:
+def test_every_span_is_verbatim(tmp_path: Path, fake_embedder: Any, seed_file: Path) -> None:
     index = Index.create(fake_embedder)
-    index.sync(load_corpus([_corpus(tmp_path)]).documents, embedder=fake_embedder)
+    index.sync(load_corpus([_corpus(tmp_path, seed_file)]).documents, embedder=fake_embedder)
     for p in index.passages.values():
         text = index.documents[p.doc_id].text
         assert text[p.start:p.end] == p.text
@@ -73,9 +73,10 @@ def test_every_span_is_verbatim(tmp_path: Path, fake_embedder: FakeEmbedder) -> 
         assert fake_embedder.count_tokens([p.text])[0] <= index.chunking.max_tokens + len(p.sentences)
 
 
-def test_incremental_update_embeds_only_what_changed(tmp_path: Path, index_dir: Path) -> None:
-    corpus = _corpus(tmp_path)
-    emb = FakeEmbedder()
+def test_incremental_update_embeds_only_what_changed(tmp_path: Path, index_dir: Path, fake_embedder: Any,
+                                                    seed_file: Path) -> None:
+    corpus = _corpus(tmp_path, seed_file)
+    emb = fake_embedder
     first = build_index(index_dir, [corpus], embedder=emb)
     assert sorted(first.report.added) == ["budget.txt", "mars.md", "seed.txt"]
     before = Index.load(index_dir)
@@ -109,35 +110,33 @@ def test_incremental_update_embeds_only_what_changed(tmp_path: Path, index_dir: 
     assert len(after.lexical.search("budget council", 5).ids) == 0  # type: ignore[union-attr]
 
 
-class OtherFake(FakeEmbedder):
-    name = "another-model"
-
-
-def test_other_model_is_detected_and_rebuilt(tmp_path: Path, index_dir: Path) -> None:
-    corpus = _corpus(tmp_path)
-    build_index(index_dir, [corpus], embedder=FakeEmbedder())
+def test_other_model_is_detected_and_rebuilt(tmp_path: Path, index_dir: Path, make_fake_embedder: Any,
+                                             seed_file: Path) -> None:
+    corpus = _corpus(tmp_path, seed_file)
+    build_index(index_dir, [corpus], embedder=make_fake_embedder())
     with pytest.raises(IndexMismatchError, match="built with 'fake-hash-64'"):
-        Engine(Index.load(index_dir), OtherFake())
-    other = OtherFake()
+        Engine(Index.load(index_dir), make_fake_embedder(name="another-model"))
+    other = make_fake_embedder(name="another-model")
     result = build_index(index_dir, [corpus], embedder=other)
     assert result.rebuilt and "fake-hash-64" in result.rebuilt
     assert Index.load(index_dir).model == "another-model"
     assert other.texts_embedded > 0
 
 
-def test_format_version_mismatch_is_detected(tmp_path: Path, index_dir: Path) -> None:
-    build_index(index_dir, [_corpus(tmp_path)], embedder=FakeEmbedder())
+def test_format_version_mismatch_is_detected(tmp_path: Path, index_dir: Path, make_fake_embedder: Any,
+                                             seed_file: Path) -> None:
+    build_index(index_dir, [_corpus(tmp_path, seed_file)], embedder=make_fake_embedder())
     folder = persist.current_generation(index_dir)
     manifest = json.loads((folder / "manifest.json").read_text())
     manifest["format_version"] = 999
     persist.write_manifest(folder, manifest)  # re-sealed with its checksum, as a future version would write it
     with pytest.raises(IndexMismatchError, match="format version 999"):
         Index.load(index_dir)
-    assert build_index(index_dir, [tmp_path / "corpus"], embedder=FakeEmbedder()).rebuilt
+    assert build_index(index_dir, [tmp_path / "corpus"], embedder=make_fake_embedder()).rebuilt
 
 
-def test_corrupt_file_is_detected(tmp_path: Path, index_dir: Path) -> None:
-    build_index(index_dir, [_corpus(tmp_path)], embedder=FakeEmbedder())
+def test_corrupt_file_is_detected(tmp_path: Path, index_dir: Path, fake_embedder: Any, seed_file: Path) -> None:
+    build_index(index_dir, [_corpus(tmp_path, seed_file)], embedder=fake_embedder)
     target = persist.current_generation(index_dir) / "sentence_vectors.npy"
     data = bytearray(target.read_bytes())
     data[-5] ^= 0xFF
@@ -147,10 +146,10 @@ def test_corrupt_file_is_detected(tmp_path: Path, index_dir: Path) -> None:
 
 
 def test_interrupted_build_leaves_previous_index_loadable(
-    tmp_path: Path, index_dir: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, index_dir: Path, monkeypatch: pytest.MonkeyPatch, make_fake_embedder: Any, seed_file: Path
 ) -> None:
-    corpus = _corpus(tmp_path)
-    build_index(index_dir, [corpus], embedder=FakeEmbedder())
+    corpus = _corpus(tmp_path, seed_file)
+    build_index(index_dir, [corpus], embedder=make_fake_embedder())
     before = Index.load(index_dir)
     (corpus / "extra.txt").write_text("Extra news\nSomething else happened on Friday.\n")
 
@@ -163,10 +162,10 @@ def test_interrupted_build_leaves_previous_index_loadable(
 
     monkeypatch.setattr(LexicalIndex, "save", crash)
     with pytest.raises(KeyboardInterrupt):
-        build_index(index_dir, [corpus], embedder=FakeEmbedder())
+        build_index(index_dir, [corpus], embedder=make_fake_embedder())
     monkeypatch.undo()
     _assert_same(before, Index.load(index_dir))
     assert not list(index_dir.glob(".tmp-*"))
-    result = build_index(index_dir, [corpus], embedder=FakeEmbedder())
+    result = build_index(index_dir, [corpus], embedder=make_fake_embedder())
     assert result.report.added == ("extra.txt",)
     assert "extra.txt" in Index.load(index_dir).documents

@@ -8,9 +8,9 @@ import json
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
-from conftest import SEED_FILE, FakeEmbedder
 
 from rag.collection import build_index
 from rag.errors import CorpusError, IngestError
@@ -148,18 +148,19 @@ def test_a_document_too_long_for_one_article_is_refused(monkeypatch: pytest.Monk
     assert not isinstance(items[1], IngestError) and items[1].id == "short"
 
 
-def test_duplicate_files_are_indexed_once_with_both_names_known(tmp_path: Path, index_dir: Path) -> None:
+def test_duplicate_files_are_indexed_once_with_both_names_known(tmp_path: Path, index_dir: Path, fake_embedder: Any,
+                                                                seed_file: Path) -> None:
     root = tmp_path / "corpus"
     (root / "b").mkdir(parents=True)
-    shutil.copy(SEED_FILE, root / "a.txt")
-    shutil.copy(SEED_FILE, root / "b" / "copy of a.txt")
-    (root / "c.txt").write_bytes(SEED_FILE.read_text(encoding="utf-8").encode("utf-16"))  # same text, other bytes
+    shutil.copy(seed_file, root / "a.txt")
+    shutil.copy(seed_file, root / "b" / "copy of a.txt")
+    (root / "c.txt").write_bytes(seed_file.read_text(encoding="utf-8").encode("utf-16"))  # same text, other bytes
     (root / "d.txt").write_text(GOOD)
     result = load_corpus([root])
     assert [d.id for d in result.documents] == ["a.txt", "d.txt"] and not result.failures
     assert list(result.documents[0].meta["also_at"]) == ["b/copy of a.txt", "c.txt"]
     assert "also_at" not in result.documents[1].meta
-    emb = FakeEmbedder()
+    emb = fake_embedder
     build_index(index_dir, [root], embedder=emb)
     index = Index.load(index_dir)
     assert sorted(index.documents) == ["a.txt", "d.txt"]
@@ -192,14 +193,14 @@ def test_symlink_loops_end_the_scan_with_a_note(tmp_path: Path) -> None:
 
 
 def test_a_file_that_vanishes_mid_scan_is_named_and_its_indexed_version_kept(
-    tmp_path: Path, index_dir: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, index_dir: Path, monkeypatch: pytest.MonkeyPatch, make_fake_embedder: Any
 ) -> None:
     root = tmp_path / "corpus"
     root.mkdir()
     (root / "a.txt").write_text(GOOD)
     (root / "b.txt").write_text("Budget passes\nThe council passed the budget on Tuesday.\n")
     (root / "c.txt").write_text("Bridge opens\nThe new bridge opened on Friday.\n")
-    build_index(index_dir, [root], embedder=FakeEmbedder())
+    build_index(index_dir, [root], embedder=make_fake_embedder())
     before = Index.load(index_dir)
 
     real_read = ingest.read_file
@@ -211,7 +212,7 @@ def test_a_file_that_vanishes_mid_scan_is_named_and_its_indexed_version_kept(
 
     monkeypatch.setattr(ingest, "read_file", reader)
     (root / "c.txt").write_text("Bridge opens\nThe new bridge opened on Friday after two years.\n")
-    result = build_index(index_dir, [root], embedder=FakeEmbedder())
+    result = build_index(index_dir, [root], embedder=make_fake_embedder())
     assert [str(f) for f in result.ingest.failures] == [
         "b.txt: the file disappeared while the corpus was being read (or is a broken link)"
     ]
@@ -220,41 +221,43 @@ def test_a_file_that_vanishes_mid_scan_is_named_and_its_indexed_version_kept(
     assert "after two years" in after.documents["c.txt"].text  # the others updated as usual
     # The next scan no longer lists it: now it is removed.
     monkeypatch.undo()
-    result = build_index(index_dir, [root], embedder=FakeEmbedder())
+    result = build_index(index_dir, [root], embedder=make_fake_embedder())
     assert result.report.removed == ("b.txt",) and not result.ingest.failures
 
 
-def test_a_damaged_file_keeps_its_last_good_version(tmp_path: Path, index_dir: Path) -> None:
+def test_a_damaged_file_keeps_its_last_good_version(tmp_path: Path, index_dir: Path, make_fake_embedder: Any,
+                                                    seed_file: Path) -> None:
     root = tmp_path / "corpus"
     root.mkdir()
     (root / "a.txt").write_text(GOOD)
-    shutil.copy(SEED_FILE, root / "seed.txt")
-    build_index(index_dir, [root], embedder=FakeEmbedder())
+    shutil.copy(seed_file, root / "seed.txt")
+    build_index(index_dir, [root], embedder=make_fake_embedder())
     before = Index.load(index_dir)
     (root / "seed.txt").write_bytes(b"\x00\x01\x02" * 1000)  # overwritten with garbage
     (root / "new.pdf").write_bytes(b"%PDF-1.4 truncated")
-    result = build_index(index_dir, [root], embedder=FakeEmbedder())
+    result = build_index(index_dir, [root], embedder=make_fake_embedder())
     assert {f.path for f in result.ingest.failures} == {"seed.txt", "new.pdf"}
     after = Index.load(index_dir)
     assert after.documents == before.documents
     assert after.passages == before.passages
 
 
-def test_a_corpus_that_reads_as_nothing_leaves_the_index_as_it_was(tmp_path: Path, index_dir: Path) -> None:
+def test_a_corpus_that_reads_as_nothing_leaves_the_index_as_it_was(tmp_path: Path, index_dir: Path,
+                                                                    make_fake_embedder: Any) -> None:
     root = tmp_path / "corpus"
     root.mkdir()
     (root / "a.txt").write_text(GOOD)
-    build_index(index_dir, [root], embedder=FakeEmbedder())
+    build_index(index_dir, [root], embedder=make_fake_embedder())
     gen = persist.current_generation(index_dir)
     (root / "a.txt").unlink()
     (root / "empty.txt").write_text("")
     for rebuild in (False, True):
         with pytest.raises(CorpusError, match=r"nothing was indexed \(empty.txt: the file is empty\)"):
-            build_index(index_dir, [root], embedder=FakeEmbedder(), rebuild=rebuild)
+            build_index(index_dir, [root], embedder=make_fake_embedder(), rebuild=rebuild)
         assert persist.current_generation(index_dir) == gen and list(Index.load(index_dir).documents) == ["a.txt"]
     (root / "empty.txt").unlink()
     with pytest.raises(CorpusError, match=r"nothing was indexed \(no .htm/.html/.jsonl/.markdown/.md/.pdf/.txt"):
-        build_index(index_dir, [root], embedder=FakeEmbedder())
+        build_index(index_dir, [root], embedder=make_fake_embedder())
 
 
 def test_bad_corpus_lines_are_named_by_file_and_line(tmp_path: Path) -> None:
@@ -292,7 +295,7 @@ def test_bad_corpus_lines_are_named_by_file_and_line(tmp_path: Path) -> None:
     assert s.text == "Lone \ufffd surrogate." and list(s.meta["tags"]) == ["\ufffd"]
 
 
-def test_odd_file_names_are_kept_and_can_be_saved(tmp_path: Path, index_dir: Path) -> None:
+def test_odd_file_names_are_kept_and_can_be_saved(tmp_path: Path, index_dir: Path, fake_embedder: Any) -> None:
     root = tmp_path / "corpus"
     root.mkdir()
     (root / "naïve café – report.txt").write_text(GOOD)
@@ -301,7 +304,7 @@ def test_odd_file_names_are_kept_and_can_be_saved(tmp_path: Path, index_dir: Pat
         fh.write(b"Latin-1 name\nThe file name is not UTF-8.\n")
     result = load_corpus([root])
     assert sorted(d.id for d in result.documents) == ["caf\ufffd.txt", "naïve café – report.txt"]
-    build_index(index_dir, [root], embedder=FakeEmbedder())
+    build_index(index_dir, [root], embedder=fake_embedder)
     assert sorted(Index.load(index_dir).documents) == ["caf\ufffd.txt", "naïve café – report.txt"]
 
 

@@ -6,10 +6,10 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, SEED_FILE
 
 import rag
 from rag import api, ask
@@ -54,18 +54,20 @@ def test_follow_up_uses_the_conversation() -> None:
 def test_second_ask_reuses_model_and_index(monkeypatch: pytest.MonkeyPatch) -> None:
     loads = {"index": 0, "model": 0}
     real_load = Index.load.__func__  # type: ignore[attr-defined]
-    real_model = rag.SentenceTransformerEmbedder._load
+    import sentence_transformers
+
+    real_model = sentence_transformers.SentenceTransformer
 
     def count_index(cls, *a, **k):  # type: ignore[no-untyped-def]
         loads["index"] += 1
         return real_load(cls, *a, **k)
 
-    def count_model(self):  # type: ignore[no-untyped-def]
+    def count_model(*a, **k):  # type: ignore[no-untyped-def]
         loads["model"] += 1
-        return real_model(self)
+        return real_model(*a, **k)
 
     monkeypatch.setattr(Index, "load", classmethod(count_index))
-    monkeypatch.setattr(rag.SentenceTransformerEmbedder, "_load", count_model)
+    monkeypatch.setattr(sentence_transformers, "SentenceTransformer", count_model)  # what loading the model calls
     ask("Who leads HTS?")
     after_first = dict(loads)
     assert after_first["model"] == 1
@@ -74,43 +76,49 @@ def test_second_ask_reuses_model_and_index(monkeypatch: pytest.MonkeyPatch) -> N
     assert loads == after_first
 
 
-def test_index_from_another_model_is_a_clear_error(tmp_path: Path, real_embedder: rag.Embedder) -> None:
-    from conftest import FakeEmbedder
-
+def test_index_from_another_model_is_a_clear_error(tmp_path: Path, real_embedder: rag.Embedder,
+                                                   fake_embedder: rag.Embedder, seed_file: Path) -> None:
     idx = tmp_path / "other"
-    rag.build_index(idx, [SEED_FILE], embedder=FakeEmbedder())
+    rag.build_index(idx, [seed_file], embedder=fake_embedder)
     with pytest.raises(rag.IndexMismatchError, match="rebuild"):
         ask("Who leads HTS?", index_dir=idx)
 
 
-def _rag(*args: str, env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, **(env_extra or {}))
-    return subprocess.run([sys.executable, "-m", "rag.cli", *args], capture_output=True, text=True, env=env,
-                          cwd=ROOT, timeout=300)
+@pytest.fixture
+def rag_cli(project_root: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Runs `python -m rag.cli ARGS` from the project root."""
+
+    def run(*args: str, env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        env = dict(os.environ, **(env_extra or {}))
+        return subprocess.run([sys.executable, "-m", "rag.cli", *args], capture_output=True, text=True, env=env,
+                              cwd=project_root, timeout=300)
+
+    return run
 
 
-def test_cli_index_ask_and_errors(index_dir: Path, tmp_path: Path) -> None:
-    out = _rag("index", str(ROOT / "seeds"))
+def test_cli_index_ask_and_errors(index_dir: Path, tmp_path: Path, project_root: Path,
+                                  rag_cli: Callable[..., subprocess.CompletedProcess[str]]) -> None:
+    out = rag_cli("index", str(project_root / "seeds"))
     assert out.returncode == 0, out.stderr
     assert "1 added, 0 changed, 0 removed" in out.stdout
-    out = _rag("ask", "When did Turkey and Syria sign the memorandum of understanding?", "--json")
+    out = rag_cli("ask", "When did Turkey and Syria sign the memorandum of understanding?", "--json")
     assert out.returncode == 0, out.stderr
     d = json.loads(out.stdout)
     assert d["abstained"] is False and "Aug. 13" in d["citations"][0]["quote"]
     assert {"text", "citations", "passages", "abstained", "query", "timings"} <= set(d)
-    out = _rag("ask", "When did Turkey and Syria sign the memorandum of understanding?")
+    out = rag_cli("ask", "When did Turkey and Syria sign the memorandum of understanding?")
     assert "[1]" in out.stdout and "Sources:" in out.stdout and "“On Aug. 13," in out.stdout
     history = tmp_path / "history.json"
     history.write_text(json.dumps(HISTORY))
-    out = _rag("ask", "And Turkey's?", "--history", str(history))
+    out = rag_cli("ask", "And Turkey's?", "--history", str(history))
     assert out.returncode == 0 and "Yasar Guler" in out.stdout and "searched for: Who is Turkey's" in out.stdout
     for bad, why in [("   ", "empty"), ("x" * 5000, "limit")]:
-        out = _rag("ask", bad)
+        out = rag_cli("ask", bad)
         assert out.returncode == 2 and why in out.stderr and "Traceback" not in out.stderr
         assert len(out.stderr.strip().splitlines()) == 1
-    out = _rag("index", str(tmp_path / "missing"))
+    out = rag_cli("index", str(tmp_path / "missing"))
     assert out.returncode == 2 and "not found" in out.stderr
     before = sorted(p.name for p in index_dir.iterdir())
-    out = _rag("ask", "Who leads HTS?", "--model", str(tmp_path))
+    out = rag_cli("ask", "Who leads HTS?", "--model", str(tmp_path))
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert sorted(p.name for p in index_dir.iterdir()) == before  # the index on disk untouched

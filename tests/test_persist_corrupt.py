@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SEED_FILE, FakeEmbedder
 
 from rag.api import forget_engines, get_engine
 from rag.cli import main
@@ -60,12 +59,13 @@ DAMAGE: list[tuple[str, Callable[[Path, Path], object], str]] = [
 
 @pytest.mark.parametrize(("what", "damage", "message"), DAMAGE, ids=[d[0] for d in DAMAGE])
 def test_damage_is_detected_reported_and_rebuilt_on_request(
-    tmp_path: Path, index_dir: Path, what: str, damage: Callable[[Path, Path], object], message: str
+    tmp_path: Path, index_dir: Path, what: str, damage: Callable[[Path, Path], object], message: str,
+    fake_embedder: Any, seed_file: Path,
 ) -> None:
     corpus = tmp_path / "corpus"
     corpus.mkdir()
-    shutil.copy(SEED_FILE, corpus / "seed.txt")
-    emb = FakeEmbedder()
+    shutil.copy(seed_file, corpus / "seed.txt")
+    emb = fake_embedder
     build_index(index_dir, [corpus], embedder=emb)
     good = Index.load(index_dir).fingerprints()
     damage(index_dir, persist.current_generation(index_dir))
@@ -80,8 +80,9 @@ def test_damage_is_detected_reported_and_rebuilt_on_request(
     assert [p.name for p in index_dir.glob("gen-*")] == [persist.current_generation(index_dir).name]
 
 
-def test_an_engine_never_opens_a_damaged_index(index_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    build_index(index_dir, [SEED_FILE], embedder=FakeEmbedder())
+def test_an_engine_never_opens_a_damaged_index(index_dir: Path, monkeypatch: pytest.MonkeyPatch, fake_embedder: Any,
+                                               seed_file: Path) -> None:
+    build_index(index_dir, [seed_file], embedder=fake_embedder)
     _flip(persist.current_generation(index_dir) / "vectors.faiss")
     with pytest.raises(IndexCorruptError, match="checksum"):
         Engine.open(index_dir)
@@ -117,11 +118,12 @@ def test_the_writer_lock_is_reentrant_within_a_thread_and_exclusive_across_threa
 
 @pytest.mark.integration
 def test_the_rag_command_reports_damage_and_rebuilds_on_request(
-    tmp_path: Path, real_embedder: Embedder, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, real_embedder: Embedder, capsys: pytest.CaptureFixture[str],
+    seed_file: Path,
 ) -> None:
     corpus = tmp_path / "corpus"
     corpus.mkdir()
-    shutil.copy(SEED_FILE, corpus / "seed.txt")
+    shutil.copy(seed_file, corpus / "seed.txt")
     idx = tmp_path / "idx"
     build_index(idx, [corpus], embedder=real_embedder)
     question = "When did Turkey and Syria sign the memorandum of understanding?"

@@ -14,10 +14,11 @@ import time
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
-from conftest import FakeEmbedder
+from fakes import FakeEmbedder  # subclassed at module level for the forkserver builders, which no fixture reaches
 
 from rag.collection import build_index
 from rag.errors import IndexLockedError
@@ -29,7 +30,7 @@ from rag.ingest.corpus import fingerprint, load_corpus
 # Builders are real processes, forked from a forkserver that imported the engine once: a SIGKILL lands as it
 # would on `rag index`, and a start costs milliseconds instead of a second of imports.
 _CTX = multiprocessing.get_context("forkserver")
-_CTX.set_forkserver_preload(["rag.engine", "rag.index.index", "conftest"])
+_CTX.set_forkserver_preload(["rag.engine", "rag.index.index", "pytest", "fakes"])
 
 
 class _SlowEmbedder(FakeEmbedder):
@@ -208,10 +209,10 @@ def test_two_builders_take_turns_and_never_mix(tmp_path: Path, index_dir: Path) 
     _clean(index_dir)
 
 
-def test_a_save_outside_build_index_waits_for_the_lock(tmp_path: Path, index_dir: Path) -> None:
+def test_a_save_outside_build_index_waits_for_the_lock(tmp_path: Path, index_dir: Path, fake_embedder: Any) -> None:
     corpus = tmp_path / "corpus"
     _write_corpus(corpus, 1, n=10)
-    build_index(index_dir, [corpus], embedder=FakeEmbedder())
+    build_index(index_dir, [corpus], embedder=fake_embedder)
     index = Index.load(index_dir)
     holder = Proc(_hold_lock, str(index_dir), 1.0)
     t0 = time.monotonic()
@@ -222,12 +223,13 @@ def test_a_save_outside_build_index_waits_for_the_lock(tmp_path: Path, index_dir
     assert Index.load(index_dir).fingerprints() == index.fingerprints()
 
 
-def test_a_killed_lock_holder_does_not_block_the_next_writer(tmp_path: Path, index_dir: Path) -> None:
+def test_a_killed_lock_holder_does_not_block_the_next_writer(tmp_path: Path, index_dir: Path,
+                                                               fake_embedder: Any) -> None:
     corpus = tmp_path / "corpus"
     expected = _write_corpus(corpus, 1, n=10)
     holder = Proc(_hold_lock, str(index_dir), 60.0)
     holder.kill()
     holder.wait()
     t0 = time.monotonic()
-    build_index(index_dir, [corpus], embedder=FakeEmbedder())
+    build_index(index_dir, [corpus], embedder=fake_embedder)
     assert time.monotonic() - t0 < 10 and _state(index_dir) == expected
