@@ -8,9 +8,9 @@ import io
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
-from conftest import SEEDS, FakeEmbedder
 
 from rag import cli
 from rag.chat import render
@@ -141,8 +141,7 @@ def test_document_date_and_source_are_both_set_or_neither() -> None:
     assert Document.from_dict(doc.to_dict()) == doc and doc.meta["date_source"] == "text"
 
 
-def test_index_save_and_load_keep_the_date_source(tmp_path: Path, index_dir: Path, fake_embedder: FakeEmbedder
-                                                   ) -> None:
+def test_index_save_and_load_keep_the_date_source(tmp_path: Path, index_dir: Path, fake_embedder: Any) -> None:
     rows = [{"_id": "url", "text": STORY, "url": "https://x.example/2024/06/14/s"},
             {"_id": "text", "text": "June 14, 2024 — The mayor resigned on Tuesday after a vote of the council."},
             {"_id": "none", "text": "The bridge reopened to traffic after repairs to its deck and railings."}]
@@ -190,11 +189,12 @@ def test_the_chat_shows_the_date_and_its_source_as_text() -> None:
 
 @pytest.mark.integration
 def test_rag_ask_on_the_seed_cites_its_byline_date(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                   capsys: pytest.CaptureFixture[str], real_embedder) -> None:
+                                                   capsys: pytest.CaptureFixture[str], real_embedder: Any,
+                                                   seeds_dir: Path) -> None:
     monkeypatch.setattr("rag.embed.model.SentenceTransformerEmbedder", lambda model=None: real_embedder)
     monkeypatch.setattr("rag.api.SentenceTransformerEmbedder", lambda model=None: real_embedder)
     idx = str(tmp_path / "idx")
-    assert cli.main(["index", str(SEEDS), "--index-dir", idx]) == 0
+    assert cli.main(["index", str(seeds_dir), "--index-dir", idx]) == 0
     capsys.readouterr()
     assert cli.main(["ask", SEED_QUESTION, "--index-dir", idx]) == 0
     out = capsys.readouterr().out
