@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -184,3 +185,24 @@ def test_answering_never_imports_lightgbm() -> None:
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
     assert json.loads(out.stdout) == []
+
+
+def test_rag_eval_fusion_flag_and_ranker_version(tmp_path: Path, fake_embedder: FakeEmbedder) -> None:
+    """`rag eval --fusion rrf|ranker` picks the fusion; report.json says which, and which model reranked."""
+    from eval import harness
+    from eval.options import parser, settings_from_args
+
+    gold = ROOT / "eval" / "gold" / "seed.jsonl"
+    args = ["--corpus", str(ROOT / "seeds"), "--gold", str(gold), "--limit", "3"]
+    assert settings_from_args(parser().parse_args(args)).fusion == "ranker"
+    reports = {}
+    for fusion in ("ranker", "rrf"):
+        settings = settings_from_args(parser().parse_args([*args, "--fusion", fusion, "--cache-dir",
+                                                           str(tmp_path / "cache")]))
+        assert harness.default_out(settings).name.startswith("seed-hybrid-rrf-" if fusion == "rrf" else "seed-hybrid-k")
+        settings = replace(settings, out=tmp_path / fusion)
+        reports[fusion] = harness.run(settings, embedder=fake_embedder, echo=lambda _: None)["settings"]
+    assert reports["rrf"]["fusion"] == "rrf" and reports["rrf"]["ranker"] is None
+    assert reports["ranker"]["fusion"] == "ranker" and reports["ranker"]["ranker"] == version()
+    with pytest.raises(SystemExit):
+        parser().parse_args([*args, "--fusion", "magic"])
