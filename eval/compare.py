@@ -16,8 +16,8 @@ from rag.errors import RagError
 from .metrics import METRIC_KEYS, RATE_KEYS
 from .tables import fmt
 
-SETTING_KEYS = ("corpus", "gold", "k", "mode", "limit", "seed", "max_tokens", "overlap", "model", "answerer",
-                "generator", "answerers_seen")
+SETTING_KEYS = ("corpus", "gold", "k", "mode", "fusion", "ranker", "limit", "seed", "max_tokens", "overlap",
+                "model", "answerer", "generator", "answerers_seen")
 LOWER_IS_BETTER = frozenset({"abstain_false", "latency_p50_ms", "latency_p95_ms", "build_s",
                              "peak_memory_mib"})
 

@@ -1,7 +1,7 @@
 """`rag eval`: gold questions in, a scorecard out.
 
     rag eval --corpus PATH --gold FILE [--k 10] [--limit N --seed S] [--out DIR] [--mode hybrid|dense|lexical]
-             [--max-tokens N] [--overlap N] [--model M] [--answerer NAME] [--cache-dir DIR]
+             [--fusion ranker|rrf] [--max-tokens N] [--overlap N] [--model M] [--answerer NAME] [--cache-dir DIR]
              [--baselines langchain,llamaindex]
     rag eval --compare A B
 
@@ -19,7 +19,7 @@ import resource
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -27,7 +27,8 @@ from rag.config import PROJECT_ROOT
 from rag.embed.model import Embedder
 from rag.errors import RagError, require
 from rag.index.index import ChunkSettings
-from rag.question import MODES, Mode
+from rag.question import FUSIONS, MODES, Mode
+from rag.rank.model import version
 from rag.records import Answer, Document
 
 from . import cache, report, tables
@@ -106,7 +107,8 @@ def peak_memory_mib() -> float:
 
 
 def default_out(settings: EvalSettings) -> Path:
-    name = f"{dataset_name(settings.gold)}-{settings.mode}-k{settings.k}"
+    fusion = "-rrf" if settings.mode == "hybrid" and settings.fusion == "rrf" else ""
+    name = f"{dataset_name(settings.gold)}-{settings.mode}{fusion}-k{settings.k}"
     if settings.limit:
         name += f"-n{settings.limit}-s{settings.seed}"
     return OUT_ROOT / name
@@ -127,6 +129,8 @@ def check_settings(settings: EvalSettings) -> None:
         raise RagError(f"--k must be at least 1, not {settings.k}")
     if settings.mode not in MODES:
         raise RagError(f"unknown search mode {settings.mode!r}: use one of {', '.join(MODES)}")
+    if settings.fusion not in FUSIONS:
+        raise RagError(f"unknown fusion {settings.fusion!r}: use one of {', '.join(FUSIONS)}")
 
 
 def cached_engine(
@@ -154,7 +158,7 @@ def cached_engine(
                            name=dataset_name(settings.gold), embedder=embedder, chunking=chunking,
                            progress=progress, clock=clock)
     t0 = clock()
-    engine = Engine(Index.load(cached.folder), embedder)
+    engine = Engine(Index.load(cached.folder), embedder, fusion=settings.fusion)
     build_s = cached.build_s
     index_info = {"built": not cached.reused, "reused": cached.reused, "folder": str(cached.folder),
                   "key": cached.key, "corpus_fingerprint": cached.corpus_fingerprint,
@@ -244,6 +248,8 @@ def run(
     taken from the cache or built there with `embedder` (default: the model of `settings.model`).
     """
     check_settings(settings)
+    if settings.mode == "hybrid" and settings.fusion == "ranker":
+        settings = replace(settings, ranker=version())  # which model reranked, in report.json's settings
     t_start = clock()
     inputs = read_inputs(settings)
     prepared = (Prepared(engine, 0.0, {"built": False}) if engine is not None else

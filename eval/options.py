@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rag.errors import RagError
-from rag.question import MODES, Mode
+from rag.question import FUSIONS, MODES, Fusion, Mode
 
 PEERS = ("langchain", "llamaindex")
 
@@ -30,6 +32,8 @@ class EvalSettings:
     out: Path | None = None
     cache_dir: Path | None = None
     baselines: tuple[str, ...] = ()
+    fusion: Fusion = "ranker"  # how hybrid search merges its lists: the trained reranker or RRF
+    ranker: Mapping[str, Any] | None = None  # the reranker's version (rag.rank.model.version), filled in by the run
 
 
 def dataset_name(gold: Path) -> str:
@@ -43,6 +47,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--gold", type=Path, help="gold.jsonl (default: gold.jsonl inside the --corpus folder)")
     p.add_argument("--k", "-k", type=int, default=10, help="passages retrieved per question (default 10)")
     p.add_argument("--mode", choices=MODES, default="hybrid", help="search mode (default hybrid)")
+    p.add_argument("--fusion", choices=FUSIONS, default="ranker",
+                   help="how hybrid search merges dense and BM25 hits: the trained reranker (default) or rrf, "
+                        "reciprocal rank fusion, as before the reranker")
     p.add_argument("--limit", type=int, help="evaluate a random sample of N questions")
     p.add_argument("--seed", type=int, default=0, help="seed of the --limit sample (default 0)")
     p.add_argument("--out", type=Path, help="output folder (default eval/out/<gold>-<mode>-k<k>[-n<N>-s<S>])")
@@ -83,4 +90,4 @@ def settings_from_args(args: argparse.Namespace) -> EvalSettings:
     return EvalSettings(corpus=args.corpus, gold=gold, k=args.k, mode=args.mode, limit=args.limit,
                         seed=args.seed, max_tokens=args.max_tokens, overlap=args.overlap, model=args.model,
                         answerer=args.answerer, generator=args.generator, out=args.out, cache_dir=args.cache_dir,
-                        baselines=tuple(dict.fromkeys(peers)))
+                        baselines=tuple(dict.fromkeys(peers)), fusion=args.fusion)

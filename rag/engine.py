@@ -14,7 +14,7 @@ from rag.followup import rewrite
 from rag.generative.model import resolve_generator
 from rag.generative.protocol import Generator
 from rag.index.index import Index
-from rag.question import DEFAULT_K, Message, Mode, check_history, check_question, check_request
+from rag.question import DEFAULT_K, Fusion, Message, Mode, check_fusion, check_history, check_question, check_request
 from rag.records import Answer, Citation
 from rag.retrieve import retrieve
 
@@ -22,11 +22,16 @@ from rag.retrieve import retrieve
 class Engine:
     """A loaded index and embedding model, answering questions. Thread-safe for concurrent `ask` calls."""
 
-    def __init__(self, index: Index, embedder: Embedder, *, params: AnswerParams | None = None) -> None:
+    def __init__(
+        self, index: Index, embedder: Embedder, *, params: AnswerParams | None = None, fusion: Fusion = "ranker"
+    ) -> None:
+        """`fusion`: how hybrid search merges dense and BM25 hits (`rag.retrieve.retrieve`); "rrf" is the fusion
+        before the trained reranker, kept for comparisons (`rag eval --fusion rrf`)."""
         index.check_model(embedder)
         self.index = index
         self.embedder = embedder
         self.params = params or load_params()
+        self.fusion = check_fusion(fusion)
 
     @classmethod
     def open(cls, index_dir: str | Path, *, model: str | None = None) -> Engine:
@@ -58,7 +63,7 @@ class Engine:
         qvec = self.embedder.embed([query])[0]  # answer selection compares sentence vectors with it in every mode
         t2 = time.perf_counter()
         passages = retrieve(self.index, query, qvec if request.mode != "lexical" else None, k=request.k,
-                            mode=request.mode)
+                            mode=request.mode, fusion=self.fusion)
         t3 = time.perf_counter()
         cands = candidates(self.index, query, qvec, passages, params=self.params)
         citations = self._cite(select(cands, params=self.params))

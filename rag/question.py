@@ -16,6 +16,9 @@ MAX_K = 100  # passages per question: past this the answer sees more text than a
 Mode = Literal["hybrid", "dense", "lexical"]
 MODES: tuple[str, ...] = ("hybrid", "dense", "lexical")
 DEFAULT_K = 10  # passages retrieved per question; the answerer is fitted at this depth
+# How hybrid search merges its two lists: the trained reranker (rag.rank) or reciprocal rank fusion.
+Fusion = Literal["ranker", "rrf"]
+FUSIONS: tuple[str, ...] = ("ranker", "rrf")
 Message = Mapping[str, object]
 
 
@@ -50,6 +53,13 @@ def check_request(question: object, *, k: object = DEFAULT_K, mode: object = "hy
     if mode not in MODES:
         raise QuestionError(f"unknown search mode {mode!r}: use one of {', '.join(MODES)}")
     return Request(q, k, mode)  # type: ignore[arg-type]  # mode is one of MODES, checked above
+
+
+def check_fusion(fusion: object) -> Fusion:
+    """`fusion` when it is one of FUSIONS, else QuestionError naming them."""
+    if fusion not in FUSIONS:
+        raise QuestionError(f"unknown fusion {fusion!r}: use one of {', '.join(FUSIONS)}")
+    return fusion  # type: ignore[return-value]  # one of FUSIONS, checked above
 
 
 def check_history(history: object) -> Sequence[Message] | None:

@@ -1,11 +1,13 @@
-"""Retrieve: dense (vectors) and lexical (BM25) search, fused by reciprocal rank fusion."""
+"""Retrieve: dense (vectors) and lexical (BM25) search. Hybrid search merges the two lists with the trained
+reranker (`rag.rank`) over the union of both lists' candidates, or by reciprocal rank fusion (`fusion="rrf"`)."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from rag.index.index import Index
-from rag.question import DEFAULT_K, MODES, Mode
+from rag.question import DEFAULT_K, FUSIONS, MODES, Fusion, Mode
+from rag.rank.model import CANDIDATE_DEPTH, Ranker, default_ranker, rerank
 from rag.records import Hits, ScoredPassage
 
 RRF_K = 60  # Cormack et al. (2009): damps the head of each ranking so neither retriever dominates.
@@ -40,20 +42,36 @@ def retrieve(
     k: int = DEFAULT_K,
     mode: Mode = "hybrid",
     depth: int | None = None,
+    fusion: Fusion = "ranker",
+    ranker: Ranker | None = None,
 ) -> list[ScoredPassage]:
-    """The `k` best passages for `query`. Each retriever contributes its top `depth` candidates to the fusion."""
+    """The `k` best passages for `query`. Each retriever searches its top `depth` passages (default: 4k, at
+    least 40).
+
+    Hybrid search merges the two lists by `fusion`: "ranker" scores the union of each list's top
+    CANDIDATE_DEPTH (at least k) with `ranker` (default: the committed model, `rag/rank/model.json`); "rrf" by
+    reciprocal rank fusion of the whole lists. The reranker needs the question's vector and the BM25 index;
+    without either, what was found is merged by RRF. Dense and lexical modes return their own list.
+    """
     if mode not in MODES:
         raise ValueError(f"unknown search mode {mode!r}: use one of {', '.join(MODES)}")
+    if fusion not in FUSIONS:
+        raise ValueError(f"unknown fusion {fusion!r}: use one of {', '.join(FUSIONS)}")
     if k < 1:
         raise ValueError(f"k must be at least 1, not {k}")
     depth = depth or max(4 * k, 40)
     dense = dense_hits(index, query_vector, depth) if mode != "lexical" and query_vector is not None else None
     lexical = lexical_hits(index, query, depth) if mode != "dense" else None
-    rankings = [h for h in (dense, lexical) if h is not None]
     dense_score = dict(zip(dense.ids.tolist(), dense.scores.tolist(), strict=True)) if dense else {}
     lex_score = dict(zip(lexical.ids.tolist(), lexical.scores.tolist(), strict=True)) if lexical else {}
+    if fusion == "ranker" and dense is not None and lexical is not None and index.lexical is not None:
+        assert query_vector is not None  # dense search ran
+        best, _ = rerank(index, query, query_vector, dense, lexical, ranker=ranker or default_ranker(), k=k,
+                         depth=max(CANDIDATE_DEPTH, k))
+    else:
+        best = fuse([h for h in (dense, lexical) if h is not None], k=k)
     out = []
-    for rank, (pid, score) in enumerate(fuse(rankings, k=k)):
+    for rank, (pid, score) in enumerate(best):
         p = index.passages[pid]
         out.append(
             ScoredPassage(

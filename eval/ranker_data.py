@@ -1,0 +1,145 @@
+"""The reranker's training data (eval/train_ranker.py): for every answerable gold question of a benchmark, the
+first-stage lists as hybrid search makes them, the features of the union of their candidates, and labels.
+
+A candidate is labelled relevant when it overlaps gold evidence by the harness's own test
+(`eval.metrics.hits_evidence`). Questions are grouped for cross-validation: squad-dev by the article of their
+evidence, news-rtqa by the ISO week of their `date`. Collected data is cached under eval/out/ranker-cache, keyed
+by the benchmark files, the harness's index key and the source of the code that computes the features.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import pickle
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import rag.index.bm25
+import rag.rank.features
+import rag.rank.query
+import rag.text.terms
+from rag.config import PROJECT_ROOT
+from rag.embed.model import Embedder
+from rag.index.index import ChunkSettings, Index
+from rag.ingest.corpus import load_corpus
+from rag.rank.features import FeatureMatrix, features, union
+from rag.rank.model import CANDIDATE_DEPTH
+from rag.records import Hits, Span
+from rag.retrieve import dense_hits, lexical_hits
+
+from . import cache
+from .gold import GoldQuestion, load_gold
+from .metrics import hits_evidence
+
+BENCH = PROJECT_ROOT.parent / "shared" / "benchmarks"
+OUT = PROJECT_ROOT / "eval" / "out"
+FIRST_STAGE_DEPTH = 40  # what rag.retrieve's hybrid asks each retriever for at k=10
+# The modules whose source decides a feature value: a change to any of them recollects the cached data.
+FEATURE_CODE = (rag.rank.features, rag.rank.query, rag.text.terms, rag.index.bm25)
+
+
+@dataclass
+class QuestionData:
+    """One gold question's first-stage lists, candidate features and labels."""
+
+    benchmark: str
+    question: GoldQuestion
+    group: str  # the cross-validation group: article or ISO week
+    dense: Hits
+    lexical: Hits
+    fm: FeatureMatrix  # the union candidates' features
+    labels: np.ndarray  # per union candidate
+    hit_ids: frozenset[int]  # every passage of the first-stage lists that hits gold evidence
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def feature_code_fingerprint() -> str:
+    h = hashlib.sha256()
+    for module in FEATURE_CODE:
+        h.update(Path(str(module.__file__)).read_bytes())
+    return h.hexdigest()[:16]
+
+
+def group_of(benchmark: str, q: GoldQuestion) -> str:
+    """squad-dev: the article of the evidence; news-rtqa: the ISO week of the question's date."""
+    if benchmark == "news-rtqa":
+        year, week, _ = datetime.date.fromisoformat(str(q.extra["date"])[:10]).isocalendar()
+        return f"{year}-W{week:02d}"
+    return q.evidence[0].doc_id if q.evidence else q.id
+
+
+def assign_folds(groups: Sequence[str], n_folds: int) -> np.ndarray:
+    """A fold per question, whole groups at a time: largest group first into the fold with fewest questions."""
+    sizes: dict[str, int] = {}
+    for g in groups:
+        sizes[g] = sizes.get(g, 0) + 1
+    load = [0] * n_folds
+    fold_of: dict[str, int] = {}
+    for g in sorted(sizes, key=lambda g: (-sizes[g], g)):
+        f = min(range(n_folds), key=lambda i: (load[i], i))
+        fold_of[g] = f
+        load[f] += sizes[g]
+    return np.array([fold_of[g] for g in groups])
+
+
+def open_benchmark(name: str, embedder: Embedder) -> tuple[Index, list[GoldQuestion], str]:
+    """The benchmark's index (the harness's cache, built if missing), its gold questions and the cache key."""
+    corpus = [BENCH / name / "corpus.jsonl"]
+    docs = list(load_corpus(corpus).documents)
+    chunking = ChunkSettings(max_tokens=min(128, embedder.max_tokens), overlap=1)
+    cached = cache.prepare(corpus, docs, cache_root=OUT / "cache", name=name, embedder=embedder, chunking=chunking)
+    index = Index.load(cached.folder, verify=False)
+    return index, load_gold(BENCH / name / "gold.jsonl", index.documents), cached.key
+
+
+def _hits(index: Index, q: GoldQuestion, ids: Sequence[int]) -> frozenset[int]:
+    hit = set()
+    for pid in ids:
+        p = index.passages[pid]
+        if hits_evidence(q, Span(p.doc_id, p.start, p.end, p.text)):
+            hit.add(pid)
+    return frozenset(hit)
+
+
+def collect(name: str, index: Index, questions: list[GoldQuestion], embedder: Embedder) -> list[QuestionData]:
+    """First-stage lists, union features and labels of every answerable question."""
+    questions = [q for q in questions if q.answerable]
+    vectors = embedder.embed([q.question for q in questions])
+    out = []
+    for q, v in zip(questions, vectors, strict=True):
+        dense = dense_hits(index, v, FIRST_STAGE_DEPTH)
+        lexical = lexical_hits(index, q.question, FIRST_STAGE_DEPTH)
+        cands = union(dense, lexical, depth=CANDIDATE_DEPTH)
+        fm = features(index, q.question, v, cands)
+        hit_ids = _hits(index, q, list(dict.fromkeys(dense.ids.tolist() + lexical.ids.tolist())))
+        labels = np.array([pid in hit_ids for pid in cands.ids.tolist()], dtype=np.int32)
+        out.append(QuestionData(name, q, group_of(name, q), dense, lexical, fm, labels, hit_ids))
+    return out
+
+
+def load_data(name: str, embedder: Embedder, limit: int | None) -> tuple[list[QuestionData], dict[str, Any]]:
+    """`collect` over the benchmark's first `limit` questions (all by default), cached; and what the data was
+    (file fingerprints, index key, counts) for the meta file."""
+    index, questions, index_key = open_benchmark(name, embedder)
+    questions = questions[:limit] if limit else questions
+    files = {f: sha256(BENCH / name / f) for f in ("corpus.jsonl", "gold.jsonl")}
+    code = feature_code_fingerprint()
+    key = hashlib.sha256(json.dumps([files, index_key, code, limit, CANDIDATE_DEPTH, FIRST_STAGE_DEPTH]).encode())
+    path = OUT / "ranker-cache" / f"{name}-{key.hexdigest()[:16]}.pkl"
+    if path.is_file():
+        data: list[QuestionData] = pickle.loads(path.read_bytes())
+    else:
+        data = collect(name, index, questions, embedder)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(pickle.dumps(data))
+    return data, {"files_sha256": files, "index_key": index_key, "feature_code": code, "questions": len(data),
+                  "passages": len(index.passages)}
