@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ROOT / "seeds"
 MEMO = "When did Turkey and Syria sign the memorandum of understanding?"
 CITED = "Turkey Syria memorandum military cooperation Aug. 13"  # the fake embedder's answer quotes STORY
+UNANSWERED = "Which pact did Iraq and Iran reject in 1975?"  # shares "pact" with the memo, which cannot answer it
 STORY = (
     "Turkey and Syria signed a memorandum of understanding on military cooperation on Aug. 13, officials said. "
     "The agreement covers training and intelligence sharing between the two armies.\n"
@@ -300,7 +301,7 @@ def test_rag_index_and_ask_print_no_escape_sequences_from_articles_or_file_names
     # The stored text keeps them: they are the article's.
     assert ESCAPES in Index.load(idx).documents[name].text
     # Both ways of answering: quoted sources, and the closest passages of an abstention.
-    for question, shape in ((CITED, "Sources:"), (MEMO, "Closest passages:")):
+    for question, shape in ((CITED, "Sources:"), (UNANSWERED, "Closest passages:")):
         assert main(["ask", question, "--index-dir", str(idx), "-k", "3"]) == 0
         out, err = capsys.readouterr()
         assert shape in out

@@ -82,6 +82,13 @@ def _check(tmp_path: Path, embedder: Embedder, seed_file: Path, gold_file: Path,
         # its own quotes (cited to it, so a reader sees where they come from) but takes nothing away.
         seed = [(c.start, c.end) for c in with_hostile.citations if c.doc_id == "seed.txt"]
         theirs = [(c.start, c.end) for c in without.citations]
+        if seed and without.abstained:
+            # Two more articles shift corpus-wide term statistics (BM25's IDF) a little: only a decision already
+            # at the abstention threshold may flip, never a clear one.
+            threshold = engine.params.threshold
+            assert abs(with_hostile.confidence - threshold) < 0.01, question
+            assert abs(without.confidence - threshold) < 0.01, question
+            continue
         assert set(seed) <= set(theirs) or len(with_hostile.citations) == 2, question
     memo = engine.ask(MEMO)
     if real:
