@@ -11,6 +11,9 @@ times that. The before side is `git archive REV rag` unpacked in a temporary fol
 with main); `--before none` skips it, `--batch-texts 1000000000` makes this checkout build in one batch.
 When both sides are built at a size, their vectors are compared: passage vectors by id and sentence vectors by
 key (max abs difference and least cosine), since batch boundaries can change which texts share a padded batch.
+A build embeds about 100 texts an article (passages and sentences): 1,000 articles take several minutes on two
+busy cores, so the default sizes are for a quiet machine; small sizes overstate the slope (the first batches'
+one-off allocations, torch's kernel caches, weigh on a few thousand passages).
 """
 
 from __future__ import annotations
@@ -100,10 +103,9 @@ def _before_source(rev: str, tmp: Path) -> Path:
     return src
 
 
-def _print_table(rows: list[dict[str, Any]]) -> None:
-    print("  ".join(f"{c:>11}" for c in COLUMNS))
-    for r in rows:
-        print("  ".join(f"{r[c]!s:>11}" for c in COLUMNS), flush=True)
+def _print_row(r: dict[str, Any] | None) -> None:
+    """One row of the table, or its header for None."""
+    print("  ".join(f"{c if r is None else r[c]!s:>11}" for c in COLUMNS), flush=True)
 
 
 def _summary(rows: list[dict[str, Any]]) -> list[str]:
@@ -142,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(tmp_name)
         sides = [("after", ROOT)] + ([] if args.before == "none" else [("before", _before_source(args.before, tmp))])
         lines = args.corpus.read_text(encoding="utf-8").splitlines(keepends=True)
-        _print_table([])
+        _print_row(None)
         for n in sizes:
             corpus = tmp / f"corpus-{n}" / "corpus.jsonl"
             corpus.parent.mkdir()
@@ -155,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
                                                             else 0}, src)}
                 rows.append(row)
                 built[side] = index
-                _print_table([row])
+                _print_row(row)
             if len(built) == 2:
                 checks.append({"articles": n, **_run_child("compare", {"a": str(built["after"]),
                                                                       "b": str(built["before"])}, ROOT)})
