@@ -11,7 +11,7 @@ from pathlib import Path
 from rag.embed.model import Embedder
 from rag.errors import CorpusError, IndexMismatchError, RagError
 from rag.index import disk
-from rag.index.index import Index, UpdateReport
+from rag.index.index import BATCH_TEXTS, Index, UpdateReport
 from rag.ingest.corpus import IngestResult, load_corpus
 from rag.text.chunk import ChunkSettings
 
@@ -33,12 +33,14 @@ def build_index(
     progress: bool = False,
     exclude: Ids[str] = (),
     on_wait: Callable[[int | None], object] | None = None,
+    batch_texts: int = BATCH_TEXTS,
 ) -> BuildResult:
     """Bring the index in `index_dir` in line with the files under `corpus`: only what changed is embedded.
 
     Documents whose ids are in `exclude` (removed by a user) are left out. An index built with another model,
     format or chunking is rebuilt from scratch, never mixed. `on_wait(pid)` is called if another process holds
-    the index's writer lock and this one has to wait (`rag.index.disk.lock`).
+    the index's writer lock and this one has to wait (`rag.index.disk.lock`). Documents are chunked and
+    embedded in batches of at least `batch_texts` texts (`Index.update`); `progress` shows one bar for the build.
     """
     index_dir = Path(index_dir)
     ingest = load_corpus(corpus)
@@ -60,7 +62,8 @@ def build_index(
             index = Index.create(embedder, chunking=chunking)
         # A file still listed but unreadable this time (damaged, vanished mid-scan) keeps its last good version.
         kept = [index.documents[d] for d in ingest.unreadable() if d in index.documents]
-        report = index.sync([*ingest.documents, *kept], embedder=embedder, progress=progress)
+        report = index.sync([*ingest.documents, *kept], embedder=embedder, progress=progress,
+                            batch_texts=batch_texts)
         corpus_ids = tuple(str(Path(p).resolve()) for p in corpus)
         stale = report.touched or why or index.lexical_rebuilt or index.corpus != corpus_ids
         if stale or not disk.exists(index_dir):

@@ -42,6 +42,9 @@ MAX_BATCH_TOKENS = 1024
 # (a question may have 2,000 characters, rag.question.MAX_QUESTION_CHARS): it is truncated to the model's window
 # either way, so its cost is bounded, and loading torch for it would take seconds and hundreds of MB.
 SMALL_INPUT_CHARS = 1000
+# Texts tokenised at a time to find their lengths before batching: enough to amortise a tokenizer call, few
+# enough that their token ids take a few MB.
+LENGTH_BLOCK = 2048
 
 _PROBE = (
     "On Aug. 13, Turkey and Syria signed a memorandum of understanding outlining their military cooperation.",
@@ -270,9 +273,7 @@ class SentenceTransformerEmbedder:
         batches of at most `batch_size` texts and `max_batch_tokens` padded tokens."""
         import torch
 
-        ids = model.tokenizer(texts, add_special_tokens=True, truncation=True,
-                              max_length=int(model.max_seq_length))["input_ids"]
-        batches = length_batches([len(x) for x in ids], max_items=self.batch_size,
+        batches = length_batches(_token_lengths(model, texts), max_items=self.batch_size,
                                  max_tokens=self.max_batch_tokens)
         preprocess = getattr(model, "preprocess", None) or model.tokenize  # sentence-transformers < 6: tokenize
         out = np.empty((len(texts), _dim(model)), dtype=np.float32)
@@ -289,6 +290,21 @@ class SentenceTransformerEmbedder:
         if bar is not None:
             bar.close()
         return out
+
+
+def _token_lengths(model: Any, texts: Sequence[str]) -> list[int]:
+    """Tokens each text is embedded with (special tokens included, truncated to the model's window).
+
+    Counted LENGTH_BLOCK texts at a time, keeping only the counts: tokenising a whole corpus in one call held
+    every token id in Python lists, about 1 GB per 100k passages and sentences (bench/build_memory.py).
+    """
+    limit = int(model.max_seq_length)
+    out: list[int] = []
+    for i in range(0, len(texts), LENGTH_BLOCK):
+        ids = model.tokenizer(list(texts[i:i + LENGTH_BLOCK]), add_special_tokens=True, truncation=True,
+                              max_length=limit)["input_ids"]
+        out.extend(len(x) for x in ids)
+    return out
 
 
 def _dim(model: Any) -> int:

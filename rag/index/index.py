@@ -3,6 +3,9 @@
 Updates are incremental: only documents added or changed are chunked and embedded, and removed ones are
 dropped. Sentence vectors are computed here, at index time, so answering needs no model call beyond the one
 query embedding.
+
+Documents are chunked and embedded a batch at a time (`BATCH_TEXTS`), so the memory an update takes beyond
+the index itself is bounded by a batch, not by the corpus (bench/build_memory.py).
 """
 
 from __future__ import annotations
@@ -18,12 +21,18 @@ import numpy as np
 from rag.embed.model import Embedder
 from rag.errors import IndexCorruptError, IndexMismatchError
 from rag.index import bm25, disk, files
+from rag.index.batches import BuildProgress, Chunked, SentenceRows
 from rag.index.bm25 import LexicalIndex
 from rag.index.files import SENTENCE_DTYPE, SentenceKey
 from rag.index.vectors import FaissStore, VectorStore
 from rag.ingest.corpus import fingerprint
 from rag.records import Document, Passage
 from rag.text.chunk import ChunkSettings, chunk_document
+
+# Texts (passages and their distinct sentences) embedded per call while updating: whole documents are gathered
+# until a batch holds at least this many. Embedding speed does not depend on it (the embedder batches by length
+# within a call); memory does: a batch's texts, token counts and vectors, a few MB at this size.
+BATCH_TEXTS = 2000
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,8 +110,13 @@ class Index:
         *,
         embedder: Embedder,
         progress: bool = False,
+        batch_texts: int = BATCH_TEXTS,
     ) -> UpdateReport:
-        """Add or replace `upserts`, drop `removals`; only new or changed documents are embedded."""
+        """Add or replace `upserts`, drop `removals`; only new or changed documents are embedded.
+
+        They are chunked and embedded in batches of whole documents holding at least `batch_texts` texts
+        (passages and sentences), so memory is bounded by a batch; `progress` shows one bar over the update.
+        """
         self.check_model(embedder)
         t0 = time.perf_counter()
         old = self.fingerprints()
@@ -115,9 +129,10 @@ class Index:
             else:
                 continue
             fresh.append(doc)
-        removed = [d for d in dict.fromkeys(removals) if d in self.documents and d not in {x.id for x in fresh}]
+        fresh_ids = {x.id for x in fresh}
+        removed = [d for d in dict.fromkeys(removals) if d in self.documents and d not in fresh_ids]
         self._drop([*changed, *removed])
-        n_pass, n_sent = self._add(fresh, embedder, progress=progress)
+        n_pass, n_sent = self._add(fresh, embedder, progress=progress, batch_texts=batch_texts)
         if fresh or removed or self.lexical is None:
             self._rebuild_lexical()
         return UpdateReport(
@@ -130,11 +145,14 @@ class Index:
             seconds=time.perf_counter() - t0,
         )
 
-    def sync(self, documents: Sequence[Document], *, embedder: Embedder, progress: bool = False) -> UpdateReport:
-        """Make the index hold exactly `documents`: add, change and remove as needed."""
+    def sync(
+        self, documents: Sequence[Document], *, embedder: Embedder, progress: bool = False,
+        batch_texts: int = BATCH_TEXTS,
+    ) -> UpdateReport:
+        """Make the index hold exactly `documents`: add, change and remove as needed (batches as in `update`)."""
         keep = {d.id for d in documents}
         return self.update(documents, [d for d in self.documents if d not in keep], embedder=embedder,
-                           progress=progress)
+                           progress=progress, batch_texts=batch_texts)
 
     def _drop(self, doc_ids: Sequence[str]) -> None:
         if not doc_ids:
@@ -151,39 +169,71 @@ class Index:
         self.sentence_vectors = self.sentence_vectors[keep]
         self._sentence_row = {k: i for i, k in enumerate(self.sentence_keys)}
 
-    def _add(self, docs: Sequence[Document], embedder: Embedder, *, progress: bool) -> tuple[int, int]:
-        new_passages: list[Passage] = []
-        new_keys: list[tuple[str, int, int]] = []
-        for doc in docs:
-            passages = chunk_document(
-                doc,
-                count_tokens=embedder.count_tokens,
-                max_tokens=self.chunking.max_tokens,
-                overlap=self.chunking.overlap,
-                first_id=self.next_id,
-            )
-            self.next_id += len(passages)
-            new_passages.extend(passages)
-            seen: set[tuple[int, int]] = set()
-            for p in passages:
-                for s, e in p.sentences:
-                    if (s, e) not in seen:
-                        seen.add((s, e))
-                        new_keys.append((doc.id, s, e))
-            self.documents[doc.id] = doc
+    def _add(
+        self, docs: Sequence[Document], embedder: Embedder, *, progress: bool, batch_texts: int
+    ) -> tuple[int, int]:
+        """Chunk and embed `docs` in batches of whole documents of at least `batch_texts` texts each; return
+        (passages, sentences) embedded. Each batch is added whole, so an error leaves earlier batches in."""
+        if batch_texts < 1:
+            raise ValueError("batch_texts must be at least 1")
         if not docs:
             return 0, 0
-        texts = [p.text for p in new_passages] + [self.documents[d].text[s:e] for d, s, e in new_keys]
-        vectors = embedder.embed(texts, progress=progress)
-        self.store.add(np.array([p.id for p in new_passages], np.int64), vectors[: len(new_passages)])
-        for p in new_passages:
+        bar = BuildProgress(docs) if progress else None
+        # One buffer grown in place: a np.vstack per update copied every sentence vector so far each time.
+        rows = SentenceRows(self.sentence_vectors, self.dim)
+        n_pass = n_sent = 0
+        batch: list[Chunked] = []
+        size = 0
+        try:
+            for i, doc in enumerate(docs):
+                passages, keys = self._chunk(doc, embedder)
+                batch.append((doc, passages, keys))
+                size += len(passages) + len(keys)
+                if size >= batch_texts or i == len(docs) - 1:
+                    added = self._embed_batch(batch, embedder, rows)
+                    n_pass, n_sent = n_pass + added[0], n_sent + added[1]
+                    if bar is not None:
+                        bar.advance(batch)
+                    batch, size = [], 0
+        finally:
+            self.sentence_vectors = rows.array()
+            if bar is not None:
+                bar.close()
+        return n_pass, n_sent
+
+    def _chunk(self, doc: Document, embedder: Embedder) -> tuple[list[Passage], list[SentenceKey]]:
+        """`doc`'s passages, numbered from `next_id`, and its distinct sentences' keys in order."""
+        passages = chunk_document(
+            doc,
+            count_tokens=embedder.count_tokens,
+            max_tokens=self.chunking.max_tokens,
+            overlap=self.chunking.overlap,
+            first_id=self.next_id,
+        )
+        self.next_id += len(passages)
+        spans = dict.fromkeys((s, e) for p in passages for s, e in p.sentences)
+        return passages, [(doc.id, s, e) for s, e in spans]
+
+    def _embed_batch(
+        self, batch: Sequence[Chunked], embedder: Embedder, rows: SentenceRows
+    ) -> tuple[int, int]:
+        """Embed one batch's passages and sentences in one call and add them, with their documents, to the index;
+        return (passages, sentences) added."""
+        passages = [p for _, ps, _ in batch for p in ps]
+        keys = [k for _, _, ks in batch for k in ks]
+        texts = [p.text for p in passages] + [doc.text[s:e] for doc, _, ks in batch for _, s, e in ks]
+        vectors = embedder.embed(texts, progress=False)  # the update's own bar counts passages
+        del texts
+        self.store.add(np.array([p.id for p in passages], np.int64), vectors[: len(passages)])
+        rows.extend(vectors[len(passages):])
+        for doc, _, _ in batch:
+            self.documents[doc.id] = doc
+        for p in passages:
             self.passages[p.id] = p
         base = len(self.sentence_keys)
-        self.sentence_keys.extend(new_keys)
-        fresh_vectors = vectors[len(new_passages):].astype(SENTENCE_DTYPE)
-        self.sentence_vectors = np.vstack([self.sentence_vectors, fresh_vectors])
-        self._sentence_row.update({k: base + i for i, k in enumerate(new_keys)})
-        return len(new_passages), len(new_keys)
+        self.sentence_keys.extend(keys)
+        self._sentence_row.update({k: base + i for i, k in enumerate(keys)})
+        return len(passages), len(keys)
 
     def _rebuild_lexical(self) -> None:
         # BM25 statistics are corpus-wide, so the lexical index is rebuilt; tokenizing is cheap next to embedding.
@@ -244,3 +294,4 @@ class Index:
             index._rebuild_lexical()
             index.lexical_rebuilt = True
         return index
+

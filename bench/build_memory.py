@@ -1,0 +1,173 @@
+"""Peak memory of an index build against corpus size: the first N articles of news-archive, each build in a
+fresh process (peak RSS is per process), the code of a base commit ("before") and of this checkout ("after")
+side by side in one run.
+
+    python bench/build_memory.py [--sizes 500,1000,2000] [--before REV] [--batch-texts N] [--out FILE]
+
+For each size and each side it prints articles, passages, sentences, build seconds, passages/s, the RSS once
+the model is loaded and the peak RSS of the build; then, per side, the slope of peak RSS per 1,000 passages (a
+least-squares line through the sizes) and its extrapolation to the whole archive (11,812 articles) and ten
+times that. The before side is `git archive REV rag` unpacked in a temporary folder (default: the merge base
+with main); `--before none` skips it, `--batch-texts 1000000000` makes this checkout build in one batch.
+When both sides are built at a size, their vectors are compared: passage vectors by id and sentence vectors by
+key (max abs difference and least cosine), since batch boundaries can change which texts share a padded batch.
+A build embeds about 100 texts an article (passages and sentences): 1,000 articles take several minutes on two
+busy cores, so the default sizes are for a quiet machine; small sizes overstate the slope (the first batches'
+one-off allocations, torch's kernel caches, weigh on a few thousand passages).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = ROOT.parent / "shared" / "benchmarks" / "news-archive" / "corpus.jsonl"
+ARCHIVE_ARTICLES = 11_812
+COLUMNS = ("side", "articles", "passages", "sentences", "seconds", "passages/s", "model MiB", "peak MiB")
+
+
+def _child_build(args: dict[str, Any]) -> dict[str, Any]:
+    """Build one index with the real embedder, in this process; run with `rag` of the side being measured."""
+    from rag.collection import build_index
+    from rag.embed.model import SentenceTransformerEmbedder
+
+    embedder = SentenceTransformerEmbedder()
+    embedder.embed(["load the model and choose its precision", "before the build is timed"] * 8)
+    model_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    extra = {"batch_texts": args["batch_texts"]} if args.get("batch_texts") else {}
+    t0 = time.perf_counter()
+    result = build_index(args["index"], [args["corpus"]], embedder=embedder, rebuild=True, **extra)
+    seconds = time.perf_counter() - t0
+    r = result.report
+    return {"articles": len(r.added), "passages": r.passages_embedded, "sentences": r.sentences_embedded,
+            "seconds": round(seconds, 1), "passages/s": round(r.passages_embedded / seconds, 1),
+            "model MiB": round(model_mib), "peak MiB": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+            "precision": embedder.precision}
+
+
+def _child_compare(args: dict[str, Any]) -> dict[str, Any]:
+    """Max abs difference and least cosine between the vectors of two indexes of the same corpus."""
+    import numpy as np
+
+    from rag.index.index import Index
+
+    a, b = Index.load(args["a"]), Index.load(args["b"])
+    if a.passages != b.passages or a.sentence_keys != b.sentence_keys:
+        return {"same passages": False}
+    ia, ib = a.store.ids(), b.store.ids()  # type: ignore[attr-defined]
+    va, vb = a.store.vectors()[np.argsort(ia)], b.store.vectors()[np.argsort(ib)]  # type: ignore[attr-defined]
+    sa, sb = a.sentence_vectors.astype(np.float32), b.sentence_vectors.astype(np.float32)
+    cos = np.sum(sa * sb, axis=1) / np.maximum(np.linalg.norm(sa, axis=1) * np.linalg.norm(sb, axis=1), 1e-12)
+    return {"same passages": True, "passage max abs diff": float(np.max(np.abs(va - vb))),
+            "passage min cosine": float(np.min(np.sum(va * vb, axis=1))),
+            "passages differing": int(np.sum(np.any(va != vb, axis=1))), "passages": len(va),
+            "sentence max abs diff": float(np.max(np.abs(sa - sb))), "sentence min cosine": float(np.min(cos))}
+
+
+def _run_child(task: str, args: dict[str, Any], src: Path) -> dict[str, Any]:
+    env = {**os.environ, "PYTHONPATH": str(src), "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", task, json.dumps(args)],
+                          env=env, cwd=src, capture_output=True, text=True, check=False)
+    if proc.returncode:
+        raise RuntimeError(f"{task} in {src} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def slope(rows: list[dict[str, Any]]) -> tuple[float, float]:
+    """(intercept MiB, MiB per 1,000 passages) of the least-squares line of peak RSS against passages."""
+    xs = [r["passages"] / 1000 for r in rows]
+    ys = [r["peak MiB"] for r in rows]
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    var = sum((x - mx) ** 2 for x in xs)
+    k = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / var if var else 0.0
+    return my - k * mx, k
+
+
+def _before_source(rev: str, tmp: Path) -> Path:
+    if rev == "merge-base":
+        rev = subprocess.run(["git", "merge-base", "HEAD", "main"], cwd=ROOT, capture_output=True, text=True,
+                             check=True).stdout.strip()
+    src = tmp / "before"
+    src.mkdir()
+    archive = subprocess.run(["git", "archive", rev, "rag"], cwd=ROOT, capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(src)], input=archive, check=True)
+    return src
+
+
+def _print_row(r: dict[str, Any] | None) -> None:
+    """One row of the table, or its header for None."""
+    print("  ".join(f"{c if r is None else r[c]!s:>11}" for c in COLUMNS), flush=True)
+
+
+def _summary(rows: list[dict[str, Any]]) -> list[str]:
+    lines = []
+    for side in dict.fromkeys(r["side"] for r in rows):
+        mine = [r for r in rows if r["side"] == side]
+        if len(mine) < 2:
+            continue
+        b, k = slope(mine)
+        per_article = sum(r["passages"] for r in mine) / sum(r["articles"] for r in mine)
+        guesses = ", ".join(f"{n:,} articles (~{n * per_article:,.0f} passages): "
+                            f"~{b + k * n * per_article / 1000:,.0f} MiB"
+                            for n in (ARCHIVE_ARTICLES, 10 * ARCHIVE_ARTICLES))
+        lines.append(f"{side}: peak RSS {b:,.0f} MiB + {k:,.1f} MiB per 1,000 passages; extrapolated: {guesses}")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", default="500,1000,2000", help="articles per build, comma-separated")
+    ap.add_argument("--before", default="merge-base", help="base commit to compare with, or 'none'")
+    ap.add_argument("--batch-texts", type=int, default=0, help="this checkout's batch size (default: its own)")
+    ap.add_argument("--corpus", type=Path, default=CORPUS)
+    ap.add_argument("--out", type=Path, help="also write the rows and comparisons as JSON here")
+    ap.add_argument("--child", nargs=2, metavar=("TASK", "ARGS"), help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.child:
+        task, child_args = args.child
+        out = (_child_build if task == "build" else _child_compare)(json.loads(child_args))
+        print(json.dumps(out))
+        return 0
+    sizes = [int(s) for s in args.sizes.split(",")]
+    rows: list[dict[str, Any]] = []
+    checks: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="build-memory-") as tmp_name:
+        tmp = Path(tmp_name)
+        sides = [("after", ROOT)] + ([] if args.before == "none" else [("before", _before_source(args.before, tmp))])
+        lines = args.corpus.read_text(encoding="utf-8").splitlines(keepends=True)
+        _print_row(None)
+        for n in sizes:
+            corpus = tmp / f"corpus-{n}" / "corpus.jsonl"
+            corpus.parent.mkdir()
+            corpus.write_text("".join(lines[:n]), encoding="utf-8")
+            built = {}
+            for side, src in sides:
+                index = tmp / f"index-{side}-{n}"
+                row = {"side": side, **_run_child("build", {"corpus": str(corpus), "index": str(index),
+                                                            "batch_texts": args.batch_texts if side == "after"
+                                                            else 0}, src)}
+                rows.append(row)
+                built[side] = index
+                _print_row(row)
+            if len(built) == 2:
+                checks.append({"articles": n, **_run_child("compare", {"a": str(built["after"]),
+                                                                      "b": str(built["before"])}, ROOT)})
+                print(f"  after vs before at {n} articles: {checks[-1]}", flush=True)
+    for line in _summary(sorted(rows, key=lambda r: r["side"])):
+        print(line)
+    if args.out:
+        args.out.write_text(json.dumps({"rows": rows, "comparisons": checks}, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
