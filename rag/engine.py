@@ -211,8 +211,9 @@ class Engine:
         from rag.generative.answer import stream_answer
 
         gen = resolve_generator(generator)
-        base = self.ask(question, history=history, k=k, mode=mode, as_of=as_of, since=since, until=until,
-                        sources=sources)
+        given = {"as_of": as_of, "since": since, "until": until, "sources": sources}
+        dates = {key: v for key, v in given.items() if v is not None}
+        base = self.ask(question, history=history, k=k, mode=mode, **dates)  # type: ignore[arg-type]
         if gen is None:
             yield base
             return

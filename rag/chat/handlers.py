@@ -92,7 +92,8 @@ class Handlers:
         try:
             kk, mm = check_settings(k, mode)
             engine, chat = self.library.engine, engine_history(history)
-            dates = date_filters(since, until, sources)
+            # Only the filters set: a question without them is asked exactly as before.
+            dates = {key: v for key, v in date_filters(since, until, sources).items() if v is not None}
             if self.generator is None:
                 answer = engine.ask(message, history=chat, k=kk, mode=mm, **dates)  # type: ignore[arg-type]
             else:  # the generated text streams as it comes, then the checked answer replaces it
@@ -139,9 +140,9 @@ class Handlers:
 
         try:
             kk, mm = check_settings(k, mode)
-            return self.library.engine.ask(question, k=kk, mode=mm, as_of=as_of or None,  # type: ignore[arg-type]
-                                           since=since or None, until=until or None,
-                                           sources=list(sources) if sources else None).to_dict()
+            given = {"as_of": as_of, "since": since, "until": until, "sources": list(sources) if sources else None}
+            dates = {key: v for key, v in given.items() if v}  # unset: asked exactly as before
+            return self.library.engine.ask(question, k=kk, mode=mm, **dates).to_dict()  # type: ignore[arg-type]
         except RagError as exc:
             raise gr.Error(str(exc)) from exc
 
