@@ -36,7 +36,7 @@ from .baselines import PeerRun, check_installed, side_by_side, start_peers
 from .compare import compare
 from .gold import GoldQuestion
 from .inputs import Inputs, read_inputs
-from .metrics import extra_figures, failed, score_answer, summarize
+from .metrics import cites_after_as_of, extra_figures, failed, score_answer, summarize
 from .options import EvalSettings, dataset_name, parser, settings_from_args
 from .records import QuestionRun
 
@@ -80,16 +80,19 @@ def evaluate(
     peers: Sequence[PeerRun] = (),
     clock: Callable[[], float] = time.perf_counter,
     progress: bool = False,
+    as_of: bool = False,
 ) -> list[QuestionRun]:
     """Ask every question, timing each ask() from outside, and score the answers. Each of `peers` is asked
-    the same question right after, so that their latencies are measured under the same load."""
+    the same question right after, so that their latencies are measured under the same load. With `as_of`,
+    each question that has a `date` is asked as of that day."""
     from tqdm import tqdm
 
     runs = []
     for q in tqdm(questions, desc="questions", unit="q", disable=not progress, file=sys.stderr):
+        dated = {"as_of": q.extra["date"]} if as_of and isinstance(q.extra.get("date"), str) else {}
         t0 = clock()
         try:
-            answer = engine.ask(q.question, k=k, mode=mode, **(options or {}))
+            answer = engine.ask(q.question, k=k, mode=mode, **(options or {}), **dated)
         except RagError as exc:  # a bug or a bad gold question: recorded and reported, the run goes on
             runs.append(QuestionRun(q, None, failed(q, f"{type(exc).__name__}: {exc}")))
         else:
@@ -191,8 +194,9 @@ def ask_all(
     peak_mib = peak_memory_mib()
     peers = start_peers(settings.baselines, list(documents.values()), k=settings.k, model=settings.model,
                         clock=clock, echo=echo) if settings.baselines else []
+    as_of = settings.as_of and "as_of" in inspect.signature(engine.ask).parameters
     runs = evaluate(engine, questions, documents, k=settings.k, mode=settings.mode, options=options,
-                    peers=peers, clock=clock, progress=progress)
+                    peers=peers, clock=clock, progress=progress, as_of=as_of)
     return runs, peers, peak_mib
 
 
@@ -215,10 +219,12 @@ def full_report(
         index = getattr(prepared.engine, "index", None)
         ours_passages = [(p.start, p.end) for p in index.passages.values()] if index is not None else []
         baselines = side_by_side(peers, runs, k=settings.k, build_s=build_s, passages=ours_passages)
+    more = extra_figures(scores, k=settings.k)
+    more["cites_after_as_of"] = cites_after_as_of([(r.question, r.answer) for r in runs])
     return report.build(
         settings=settings,
         metrics=summarize(scores, k=settings.k, build_s=round(build_s, 3)),
-        more=extra_figures(scores, k=settings.k),
+        more=more,
         runs=runs,
         corpus={"paths": [str(p) for p in inputs.corpus], "documents": len(documents),
                 "ingest_failures": inputs.failures,
@@ -259,6 +265,10 @@ def run(
     out = settings.out or default_out(settings)
     report.write(full, runs, out, peers={p.peer.name: p.scores for p in peers})
     echo(tables.terminal_table(full))
+    late = full["more"]["cites_after_as_of"]
+    mode = "each question's date" if settings.as_of else "off (--no-as-of)"
+    echo(f"as_of: {mode} · cites_after_as_of {late['share'] if late['share'] is not None else 'n/a'} "
+         f"({late['late']} of {late['answered_dated']} answered dated questions)")
     echo(f"Wrote {out / 'report.json'}, {out / 'results.jsonl'} and {out / 'report.md'}")
     return full
 

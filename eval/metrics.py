@@ -206,3 +206,17 @@ def extra_figures(scores: Sequence[QuestionScore], *, k: int) -> dict[str, Any]:
         "errors": [{"id": s.id, "error": s.error} for s in scores if s.error],
         "invalid_span_questions": [s.id for s in scores if not all(s.citation_valid)],
     }
+
+
+def _first_day(date: str) -> str:
+    """The first day an ISO day or year stands for, as an ISO string (comparable as text)."""
+    return f"{date}-01-01" if len(date) == 4 else date[:10]
+
+
+def cites_after_as_of(runs: Sequence[tuple[GoldQuestion, Answer | None]]) -> dict[str, Any]:
+    """Of the answered questions that have a `date`, the share whose answer cites an article dated after it
+    (None when no answered question has a date): an as-of answer must never do so."""
+    dated = [(q.extra["date"], a) for q, a in runs
+             if a is not None and not a.abstained and isinstance(q.extra.get("date"), str)]
+    late = sum(any(c.date and _first_day(c.date) > str(day)[:10] for c in a.citations) for day, a in dated)
+    return {"share": round(late / len(dated), 4) if dated else None, "late": late, "answered_dated": len(dated)}

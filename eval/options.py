@@ -34,6 +34,7 @@ class EvalSettings:
     baselines: tuple[str, ...] = ()
     fusion: Fusion = "ranker"  # how hybrid search merges its lists: the trained reranker or RRF
     ranker: Mapping[str, Any] | None = None  # the reranker's version (rag.rank.model.version), filled in by the run
+    as_of: bool = True  # pass each gold question's `date` to ask() as as_of (`--no-as-of`: never)
 
 
 def dataset_name(gold: Path) -> str:
@@ -66,6 +67,9 @@ def parser() -> argparse.ArgumentParser:
                    help="also run these peers' retrieval on the same questions: langchain,llamaindex or all")
     p.add_argument("--compare", nargs=2, type=Path, metavar=("A", "B"),
                    help="print two report.json files (or their folders) side by side with the differences")
+    p.add_argument("--no-as-of", dest="as_of", action="store_false",
+                   help="do not pass each gold question's date to ask() as as_of (default: pass it, so a question "
+                        "is answered as of the day it was asked)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
@@ -90,4 +94,5 @@ def settings_from_args(args: argparse.Namespace) -> EvalSettings:
     return EvalSettings(corpus=args.corpus, gold=gold, k=args.k, mode=args.mode, limit=args.limit,
                         seed=args.seed, max_tokens=args.max_tokens, overlap=args.overlap, model=args.model,
                         answerer=args.answerer, generator=args.generator, out=args.out, cache_dir=args.cache_dir,
-                        baselines=tuple(dict.fromkeys(peers)), fusion=args.fusion)
+                        baselines=tuple(dict.fromkeys(peers)), fusion=args.fusion,
+                        as_of=args.as_of)

@@ -7,6 +7,7 @@ The default index is built on the configured corpus (seeds/) only when there is 
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -60,6 +61,10 @@ def ask(
     index_dir: str | Path | None = None,
     model: str | None = None,
     generator: Generator | str | None = None,
+    as_of: str | dt.date | None = None,
+    since: str | dt.date | None = None,
+    until: str | dt.date | None = None,
+    sources: Sequence[str] | None = None,
 ) -> Answer:
     """Answer `question` from the indexed articles, quoting and citing the exact sentences it relies on.
 
@@ -73,7 +78,18 @@ def ask(
     is written by that model from the numbered passages and every sentence is checked against them: supported
     sentences cite exact source spans, unsupported ones are marked `[unsupported]`, and when too little is
     supported the extractive answer comes back instead (`Answer.answerer` says which).
+
+    News is dated. `as_of` (an ISO day "2024-06-14" or a `datetime.date`; default None, no bound) answers as
+    of that day: no article dated later is searched, and the question's relative time ("this week", "last
+    month", "in March") is read against it into the window searched first (widened to all up to `as_of`
+    when nothing in it answers). `since`/`until` bound the dates searched; `sources` keeps only articles of
+    those outlets (any case). Undated articles are left out whenever a date bound applies. Both searches
+    apply these inside themselves, and `Answer.window` says what was searched. A question on the current
+    state ("who is the current ...", "latest", "still") prefers the newest article and says of when it is
+    true in `Answer.current_as_of`.
     """
-    check_request(question, k=k, mode=mode)  # a refused question need not load a model first
+    # A refused question need not load a model first.
+    check_request(question, k=k, mode=mode, as_of=as_of, since=since, until=until, sources=sources)
     check_history(history)
-    return get_engine(index_dir, model=model).ask(question, history=history, k=k, mode=mode, generator=generator)
+    return get_engine(index_dir, model=model).ask(question, history=history, k=k, mode=mode, generator=generator,
+                                                  as_of=as_of, since=since, until=until, sources=sources)

@@ -9,6 +9,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from rag.errors import RagError
 from rag.question import DEFAULT_K, MODES
@@ -54,6 +55,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--generator", metavar="PATH",
                    help="generate the answer with this local model folder (or model name), every sentence checked "
                         "against the sources (default: $RAG_GENERATOR, else extractive; 'none': extractive)")
+    p.add_argument("--as-of", metavar="DAY",
+                   help="answer as of this day (YYYY-MM-DD, or 'today'): no later article is used, and 'this "
+                        "week', 'last month' in the question count back from it (default: no date bound)")
+    p.add_argument("--since", metavar="DAY", help="search only articles dated on or after this day (YYYY-MM-DD)")
+    p.add_argument("--until", metavar="DAY", help="search only articles dated on or before this day (YYYY-MM-DD)")
+    p.add_argument("--source", dest="sources", action="append", metavar="OUTLET",
+                   help="search only articles of this outlet (any case); repeat for several")
     _common(p)
 
     sub.add_parser("chat", help="start the web chat", add_help=False)
@@ -115,6 +123,12 @@ def format_answer(answer: Answer) -> str:
     lines = [answer.text, ""]
     if answer.query != answer.question:
         lines.insert(0, f"(searched for: {answer.query})")
+    if answer.window is not None:
+        w = answer.window
+        lines.insert(-1, f"(searched {w.description}" + (f" from {', '.join(w.sources)}" if w.sources else "")
+                     + ("; nothing in the question's own window answered" if w.widened else "") + ")")
+    if answer.current_as_of:
+        lines.insert(-1, f"(as of {answer.current_as_of}, the newest article cited)")
     if answer.answerer == "generative":
         lines.insert(-1, f"(generated; {sum(answer.supported)} of {len(answer.supported)} sentences supported "
                          "by the sources below; [unsupported] marks the others)")
@@ -155,12 +169,17 @@ def cmd_ask(args: argparse.Namespace) -> int:
         answer = _ask_streaming(args, history, generator)
     else:
         answer = ask(args.question, history=history, k=args.k, mode=args.mode, index_dir=args.index_dir,
-                     model=args.model, generator=generator)
+                     model=args.model, generator=generator, **_dates(args))
     if args.json:
         print(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False).translate(_JSON_SAFE))
     else:
         print(format_answer(answer))
     return 0
+
+
+def _dates(args: argparse.Namespace) -> dict[str, Any]:
+    """The date and outlet options of `rag ask`, as `ask()` takes them (checked there)."""
+    return {"as_of": args.as_of, "since": args.since, "until": args.until, "sources": args.sources}
 
 
 def _ask_streaming(args: argparse.Namespace, history: list[dict[str, str]] | None, generator: str) -> Answer:
@@ -170,7 +189,7 @@ def _ask_streaming(args: argparse.Namespace, history: list[dict[str, str]] | Non
     shown = 0
     final: Answer | None = None
     for item in get_engine(args.index_dir, model=args.model).ask_stream(
-        args.question, generator=generator, history=history, k=args.k, mode=args.mode
+        args.question, generator=generator, history=history, k=args.k, mode=args.mode, **_dates(args)
     ):
         if isinstance(item, Answer):
             final = item

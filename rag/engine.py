@@ -3,9 +3,14 @@ is `rag.collection`'s job, and no question ever takes the index's writer lock.""
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
 
 from rag.cite import make_citation, render, verify
 from rag.embed.model import Embedder, SentenceTransformerEmbedder
@@ -13,10 +18,34 @@ from rag.extractive import AnswerParams, Candidate, answerability, candidates, l
 from rag.followup import rewrite
 from rag.generative.model import resolve_generator
 from rag.generative.protocol import Generator
+from rag.index.filters import allowed_ids, table_of
 from rag.index.index import Index
-from rag.question import DEFAULT_K, Fusion, Message, Mode, check_fusion, check_history, check_question, check_request
-from rag.records import Answer, Citation
+from rag.question import (
+    DEFAULT_K,
+    Fusion,
+    Message,
+    Mode,
+    Request,
+    check_fusion,
+    check_history,
+    check_question,
+    check_request,
+)
+from rag.records import Answer, Citation, ScoredPassage, SearchWindow
 from rag.retrieve import retrieve
+from rag.window import TimeWindow, resolve
+
+# A question about the state of things now: among equally likely answers, the newest article's wins.
+_CURRENT = re.compile(r"\b(current(ly)?|now|latest|still|today's|as of now|at present|presently)\b", re.I)
+DateLike = str | dt.date
+
+
+class _Found(NamedTuple):
+    """What one search found: its passages, the answer's candidate sentences and the window searched."""
+
+    passages: list[ScoredPassage]
+    cands: list[Candidate]
+    window: SearchWindow | None
 
 
 class Engine:
@@ -51,27 +80,39 @@ class Engine:
         k: int = DEFAULT_K,
         mode: Mode = "hybrid",
         generator: Generator | str | None = None,
+        as_of: DateLike | None = None,
+        since: DateLike | None = None,
+        until: DateLike | None = None,
+        sources: Sequence[str] | None = None,
     ) -> Answer:
         """The answer to `question`; see `rag.ask`. With a `generator` (a model folder or name, or a Generator),
-        the answer is generated from the passages and checked sentence by sentence (`rag.generative`)."""
+        the answer is generated from the passages and checked sentence by sentence (`rag.generative`).
+        `as_of`, `since`, `until` and `sources` limit the articles searched (see `rag.ask`)."""
         t0 = time.perf_counter()
-        request = check_request(question, k=k, mode=mode)
+        request = check_request(question, k=k, mode=mode, as_of=as_of, since=since, until=until, sources=sources)
         history = check_history(history)
         # A follow-up is rewritten from the conversation: the query searched obeys the question's own limits.
         query = check_question(rewrite(request.question, history), what="the question rewritten from the history")
         t1 = time.perf_counter()
         qvec = self.embedder.embed([query])[0]  # answer selection compares sentence vectors with it in every mode
         t2 = time.perf_counter()
-        passages = retrieve(self.index, query, qvec if request.mode != "lexical" else None, k=request.k,
-                            mode=request.mode, fusion=self.fusion)
+        found = self._search(request, query, qvec)
+        passages, cands = found.passages, found.cands
         t3 = time.perf_counter()
-        cands = candidates(self.index, query, qvec, passages, params=self.params)
-        citations = self._cite(select(cands, params=self.params))
+        chosen = select(cands, params=self.params)
+        current_as_of = None
+        if chosen and _CURRENT.search(request.question):
+            chosen = self._newest(cands, chosen)
+            current_as_of = max((d for c in chosen if (d := self.index.documents[c.doc_id].date)), default=None)
+        citations = self._cite(chosen)
         if citations:
             text = render([(c.quote, c.marker) for c in citations])
         else:
             text = (f"The articles do not say. Nothing in the indexed articles answers “{request.question}”; "
                     "the closest passages are listed below.")
+            if found.window is not None:
+                text += f" (Searched {found.window.description}" + (
+                    f"; {found.window.note})" if found.window.note else ".)")
         verify(text, citations, self.index.documents)
         t4 = time.perf_counter()
         ms = {"rewrite_ms": t1 - t0, "embed_ms": t2 - t1, "retrieve_ms": t3 - t2, "answer_ms": t4 - t3,
@@ -86,6 +127,8 @@ class Engine:
             timings={key: round(v * 1000, 3) for key, v in ms.items()},
             confidence=round(answerability(cands, params=self.params), 4),
             supported=tuple(True for _ in citations),
+            window=found.window,
+            current_as_of=current_as_of,
         )
         gen = resolve_generator(generator)
         if gen is None:
@@ -93,6 +136,55 @@ class Engine:
         from rag.generative.answer import generative_answer  # the generative path's imports stay off the default one
 
         return generative_answer(self.index, answer, gen, embedder=self.embedder, history=history)
+
+    def _search(self, request: Request, query: str, qvec: np.ndarray) -> _Found:
+        """Retrieve and collect candidate sentences, inside the request's window and outlets. The window of
+        the question's own time words ("this week") is preferred; when nothing answers in it, the wider
+        as_of/since/until window is searched instead (never past as_of), and the answer records which."""
+        def run(window: TimeWindow | None, *, widened: bool = False) -> _Found:
+            allowed = (allowed_ids(table_of(self.index), window, request.sources)
+                       if window is not None else None)
+            passages = retrieve(self.index, query, qvec if request.mode != "lexical" else None, k=request.k,
+                                mode=request.mode, fusion=self.fusion, allowed=allowed)
+            cands = candidates(self.index, query, qvec, passages, params=self.params)
+            return _Found(passages, cands, self._described(window, request, allowed, widened=widened))
+
+        if not request.filtered:
+            return run(None)  # a date-less, outlet-less question: searched exactly as before
+        window = resolve(query, as_of=request.as_of, since=request.since, until=request.until)
+        found = run(window)
+        if window.phrase is not None and not select(found.cands, params=self.params):
+            wide = resolve("", as_of=request.as_of, since=request.since, until=request.until)
+            return run(wide, widened=True)
+        return found
+
+    def _described(self, window: TimeWindow | None, request: Request, allowed: np.ndarray | None, *,
+                   widened: bool) -> SearchWindow | None:
+        if window is None:
+            return None
+        note = None
+        if allowed is not None and not allowed.any():
+            bounded = window.since is not None or window.until is not None
+            note = ("no article is dated inside it" + (" (undated articles are never searched when dates "
+                                                        "apply)" if bounded else "")
+                    + (f" from {', '.join(request.sources)}" if request.sources else ""))
+        return SearchWindow(
+            since=window.since.isoformat() if window.since else None,
+            until=window.until.isoformat() if window.until else None,
+            phrase=window.phrase, description=window.describe(), widened=widened, sources=request.sources,
+            note=note)
+
+    def _newest(self, cands: list[Candidate], chosen: list[Candidate]) -> list[Candidate]:
+        """For a question on the current state: the candidate of the newest article among those within the
+        answerer's `second_ratio` of the best, when it is newer than what `select` chose."""
+        docs = self.index.documents
+        close = [c for c in cands if c.probability >= self.params.second_ratio * cands[0].probability]
+
+        def day(c: Candidate) -> str:
+            return docs[c.doc_id].date or ""
+
+        newest = max(close, key=lambda c: (day(c), c.probability))
+        return [newest] if day(newest) > max(day(c) for c in chosen) else chosen
 
     def _cite(self, chosen: list[Candidate]) -> tuple[Citation, ...]:
         docs = self.index.documents
@@ -109,13 +201,19 @@ class Engine:
         history: Sequence[Message] | None = None,
         k: int = DEFAULT_K,
         mode: Mode = "hybrid",
+        as_of: DateLike | None = None,
+        since: DateLike | None = None,
+        until: DateLike | None = None,
+        sources: Sequence[str] | None = None,
     ) -> Iterator[str | Answer]:
         """Stream a generated answer: the unchecked text so far (str) as tokens arrive, then the checked Answer,
         which replaces it (the extractive answer or an abstention when too little of the text is supported)."""
         from rag.generative.answer import stream_answer
 
         gen = resolve_generator(generator)
-        base = self.ask(question, history=history, k=k, mode=mode)
+        given = {"as_of": as_of, "since": since, "until": until, "sources": sources}
+        dates = {key: v for key, v in given.items() if v is not None}
+        base = self.ask(question, history=history, k=k, mode=mode, **dates)  # type: ignore[arg-type]
         if gen is None:
             yield base
             return

@@ -6,12 +6,15 @@ is a `QuestionError` naming the problem, never a `ValueError` from deep inside r
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Literal, NamedTuple
 
 from rag.errors import QuestionError
 
 MAX_QUESTION_CHARS = 2000
+MAX_SOURCES = 100  # outlets one question may name
 MAX_K = 100  # passages per question: past this the answer sees more text than a reader can check
 Mode = Literal["hybrid", "dense", "lexical"]
 MODES: tuple[str, ...] = ("hybrid", "dense", "lexical")
@@ -28,6 +31,15 @@ class Request(NamedTuple):
     question: str
     k: int
     mode: Mode
+    as_of: dt.date | None = None  # answer as of this day: no article dated later is used
+    since: dt.date | None = None  # only articles dated on or after this day
+    until: dt.date | None = None  # only articles dated on or before this day
+    sources: tuple[str, ...] = ()  # only articles of these outlets (any case); empty: all
+
+    @property
+    def filtered(self) -> bool:
+        """Whether any date or outlet option was given."""
+        return bool(self.as_of or self.since or self.until or self.sources)
 
 
 def check_question(question: object, *, what: str = "the question") -> str:
@@ -45,14 +57,64 @@ def check_question(question: object, *, what: str = "the question") -> str:
     return "".join(ch if ch.isprintable() or ch in "\n\t" else " " for ch in q)
 
 
-def check_request(question: object, *, k: object = DEFAULT_K, mode: object = "hybrid") -> Request:
-    """The question and its options, checked together (see `check_question`)."""
+def check_day(value: object, *, what: str) -> dt.date | None:
+    """An ISO day ("2024-06-14"), a date or None (no bound), else QuestionError naming `what` and the value.
+    "today" is the CLI's word for today, accepted here too."""
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        if text.lower() == "today":
+            return dt.date.today()
+        if len(text) == 10:  # Python also reads "20240614" and week dates; a reader means YYYY-MM-DD
+            with contextlib.suppress(ValueError):
+                return dt.date.fromisoformat(text)
+    raise QuestionError(f"{what} must be a day written as YYYY-MM-DD, not {value!r}")
+
+
+def check_sources(sources: object) -> tuple[str, ...]:
+    """Outlet names (one name, or a list of them), stripped; QuestionError for anything else."""
+    if sources is None:
+        return ()
+    items = [sources] if isinstance(sources, str) else sources
+    if not isinstance(items, Sequence | set | frozenset) or len(items) > MAX_SOURCES:
+        raise QuestionError(f"sources must be a list of at most {MAX_SOURCES} outlet names, not {sources!r}")
+    out = []
+    for name in items:
+        if not isinstance(name, str) or not name.strip():
+            raise QuestionError(f"sources must be outlet names (non-empty text), not {name!r}")
+        out.append(name.strip())
+    return tuple(dict.fromkeys(out))
+
+
+def check_request(
+    question: object,
+    *,
+    k: object = DEFAULT_K,
+    mode: object = "hybrid",
+    as_of: object = None,
+    since: object = None,
+    until: object = None,
+    sources: object = None,
+) -> Request:
+    """The question and its options, checked together (see `check_question`, `check_day`, `check_sources`):
+    also that `since` is not after `until`, nor after `as_of`."""
     q = check_question(question)
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
         raise QuestionError(f"k (passages to retrieve) must be a whole number from 1 to {MAX_K}, not {k!r}")
     if mode not in MODES:
         raise QuestionError(f"unknown search mode {mode!r}: use one of {', '.join(MODES)}")
-    return Request(q, k, mode)  # type: ignore[arg-type]  # mode is one of MODES, checked above
+    day_as_of, day_since, day_until = (check_day(as_of, what="as_of"), check_day(since, what="since"),
+                                       check_day(until, what="until"))
+    for later, name in ((day_until, "until"), (day_as_of, "as_of")):
+        if day_since and later and day_since > later:
+            raise QuestionError(f"since ({day_since.isoformat()}) is after {name} ({later.isoformat()})")
+    return Request(q, k, mode, day_as_of, day_since, day_until,  # type: ignore[arg-type]  # mode: one of MODES
+                   check_sources(sources))
 
 
 def check_fusion(fusion: object) -> Fusion:

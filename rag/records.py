@@ -235,6 +235,28 @@ class Citation:
 
 
 @dataclass(frozen=True, slots=True)
+class SearchWindow:
+    """The publication dates and outlets an answer's searches were limited to: `since`/`until` ISO days
+    (None: open), `phrase` the question's words that set them (None: only as_of/since/until did), `description`
+    for a reader ("articles of 2024-06-07 to 2024-06-14"), `widened` when the question's own window found
+    nothing and the wider as_of/since/until one was searched, `sources` the outlets (empty: all), and `note`
+    what a reader should know when the window left nothing to search."""
+
+    since: str | None
+    until: str | None
+    phrase: str | None
+    description: str
+    widened: bool = False
+    sources: tuple[str, ...] = ()
+    note: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["sources"] = list(self.sources)
+        return d
+
+
+@dataclass(frozen=True, slots=True)
 class Answer:
     """What ask() returns. `text` holds markers [1], [2]... mapping one-to-one, in order, onto `citations`."""
 
@@ -248,6 +270,8 @@ class Answer:
     answerer: str = "extractive"
     confidence: float = 0.0  # the answerer's probability that the passages answer the question
     supported: tuple[bool, ...] = ()  # per answer sentence; all True for the extractive answerer
+    window: SearchWindow | None = None  # the dates and outlets searched; None: every article
+    current_as_of: str | None = None  # for a question on the current state: the newest cited article's date
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "timings", _frozen_meta(self.timings))
@@ -264,4 +288,6 @@ class Answer:
             "answerer": self.answerer,
             "confidence": self.confidence,
             "supported": list(self.supported),
+            "window": self.window.to_dict() if self.window else None,
+            "current_as_of": self.current_as_of,
         }

@@ -13,16 +13,18 @@ from rag.records import Hits, ScoredPassage
 RRF_K = 60  # Cormack et al. (2009): damps the head of each ranking so neither retriever dominates.
 
 
-def dense_hits(index: Index, query_vector: np.ndarray, depth: int) -> Hits:
-    ids, scores = index.store.search(query_vector.reshape(1, -1), depth)
+def dense_hits(index: Index, query_vector: np.ndarray, depth: int, *, allowed: np.ndarray | None = None) -> Hits:
+    """The `depth` nearest passages, among the `allowed` ones when given (a boolean array over passage ids)."""
+    ids, scores = index.store.search(query_vector.reshape(1, -1), depth, allowed=allowed)
     keep = ids[0] >= 0
     return Hits(ids[0][keep], scores[0][keep])
 
 
-def lexical_hits(index: Index, query: str, depth: int) -> Hits:
+def lexical_hits(index: Index, query: str, depth: int, *, allowed: np.ndarray | None = None) -> Hits:
+    """The `depth` best BM25 passages, among the `allowed` ones when given."""
     if index.lexical is None:
         return Hits(np.zeros(0, np.int64), np.zeros(0, np.float32))
-    return index.lexical.search(query, depth)
+    return index.lexical.search(query, depth, allowed=allowed)
 
 
 def fuse(rankings: list[Hits], *, k: int, rrf_k: int = RRF_K) -> list[tuple[int, float]]:
@@ -44,6 +46,7 @@ def retrieve(
     depth: int | None = None,
     fusion: Fusion = "ranker",
     ranker: Ranker | None = None,
+    allowed: np.ndarray | None = None,
 ) -> list[ScoredPassage]:
     """The `k` best passages for `query`. Each retriever searches its top `depth` passages (default: 4k, at
     least 40).
@@ -52,6 +55,9 @@ def retrieve(
     CANDIDATE_DEPTH (at least k) with `ranker` (default: the committed model, `rag/rank/model.json`); "rrf" by
     reciprocal rank fusion of the whole lists. The reranker needs the question's vector and the BM25 index;
     without either, what was found is merged by RRF. Dense and lexical modes return their own list.
+
+    `allowed` (a boolean array over passage ids, `rag.index.filters.allowed_ids`: a time window, outlets)
+    restricts both searches from inside, so every list holds its best allowed passages.
     """
     if mode not in MODES:
         raise ValueError(f"unknown search mode {mode!r}: use one of {', '.join(MODES)}")
@@ -60,8 +66,9 @@ def retrieve(
     if k < 1:
         raise ValueError(f"k must be at least 1, not {k}")
     depth = depth or max(4 * k, 40)
-    dense = dense_hits(index, query_vector, depth) if mode != "lexical" and query_vector is not None else None
-    lexical = lexical_hits(index, query, depth) if mode != "dense" else None
+    dense = (dense_hits(index, query_vector, depth, allowed=allowed)
+             if mode != "lexical" and query_vector is not None else None)
+    lexical = lexical_hits(index, query, depth, allowed=allowed) if mode != "dense" else None
     dense_score = dict(zip(dense.ids.tolist(), dense.scores.tolist(), strict=True)) if dense else {}
     lex_score = dict(zip(lexical.ids.tolist(), lexical.scores.tolist(), strict=True)) if lexical else {}
     if fusion == "ranker" and dense is not None and lexical is not None and index.lexical is not None:

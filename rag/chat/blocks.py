@@ -27,10 +27,12 @@ def build(library: Collection, *, examples: Sequence[str] = (), concurrency: int
 
     handlers = Handlers(library, FeedbackLog(library.index_dir), generator=generator)
 
-    def ask(question: str, k: int = 10, mode: str = "hybrid") -> dict:
+    def ask(question: str, k: int = 10, mode: str = "hybrid", as_of: str = "", since: str = "", until: str = "",
+            sources: list[str] | None = None) -> dict:
         """Answer a question from the indexed articles. Returns the Answer as JSON: text with [n] markers,
-        citations (exact quotes with document offsets), the passages retrieved, abstained, query, timings."""
-        return handlers.ask_api(question, k, mode)
+        citations (exact quotes with document offsets), the passages retrieved, abstained, query, timings,
+        and the window searched. as_of, since, until: YYYY-MM-DD or empty; sources: outlet names."""
+        return handlers.ask_api(question, k, mode, as_of, since, until, sources)
 
     # delete_cache: Gradio keeps a copy of every uploaded file in its temp folder; the index keeps its own.
     with gr.Blocks(title=TITLE, analytics_enabled=False, fill_height=True, delete_cache=(600, 600)) as demo:
@@ -56,6 +58,13 @@ def _chat_tab(handlers: Handlers, answers: Any, *, examples: Sequence[str], conc
             mode = gr.Radio(["hybrid", "dense", "lexical"], value="hybrid", label="Search mode",
                             info="hybrid: meaning and words; dense: meaning only; lexical: words only",
                             render=False)
+            since = gr.Textbox(label="Articles from (YYYY-MM-DD)", placeholder="any date", elem_id="rag-since",
+                               render=False)
+            until = gr.Textbox(label="Articles up to (YYYY-MM-DD)", placeholder="any date", elem_id="rag-until",
+                               info="answers as of this day: 'this week' counts back from it", render=False)
+            outlets = gr.Dropdown(choices=handlers.outlets(), value=[], multiselect=True, label="Outlets",
+                                  info="only articles of these outlets (none chosen: all)", elem_id="rag-outlets",
+                                  render=False)
             chatbot = gr.Chatbot(elem_id="rag-chat", height=560, latex_delimiters=[], buttons=["copy"],
                                  label="Chat", placeholder="Ask about the indexed articles.")
             gr.ChatInterface(
@@ -63,10 +72,10 @@ def _chat_tab(handlers: Handlers, answers: Any, *, examples: Sequence[str], conc
                 chatbot=chatbot,
                 textbox=gr.Textbox(placeholder="Ask a question about the articles…", elem_id="rag-question",
                                    show_label=False, scale=7, submit_btn=True, stop_btn=True),
-                additional_inputs=[k, mode, answers],
+                additional_inputs=[k, mode, answers, since, until, outlets],
                 additional_outputs=[panel, answers],
                 additional_inputs_accordion=gr.Accordion("Settings", open=False, render=False),
-                examples=[[q, None, None, None] for q in examples] or None,
+                examples=[[q, None, None, None, None, None, None] for q in examples] or None,
                 api_name="chat",
                 concurrency_limit=concurrency,
                 fill_height=False,

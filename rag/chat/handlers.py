@@ -57,6 +57,17 @@ def check_settings(k: object, mode: object) -> tuple[int, str]:
     return kk, str(mode)
 
 
+def date_filters(since: object, until: object, sources: object) -> dict[str, Any]:
+    """The page's date range and outlets as `Engine.ask` takes them (checked there): empty boxes are no bound;
+    the range's end is also the day the question is asked as of, so "this week" counts back from it."""
+    def day(value: object) -> object:
+        return value.strip() or None if isinstance(value, str) else value
+
+    end = day(until)
+    outlets = [sources] if isinstance(sources, str) else list(sources) if isinstance(sources, Sequence) else None
+    return {"since": day(since), "until": end, "as_of": end, "sources": outlets or None}
+
+
 class Handlers:
     """The page's event handlers over one `Collection` (shared by every browser session)."""
 
@@ -67,10 +78,12 @@ class Handlers:
 
     # -- chat ------------------------------------------------------------------------------------------
     def respond(
-        self, message: str, history: list[dict[str, Any]], k: float, mode: str, answers: Answers | None
+        self, message: str, history: list[dict[str, Any]], k: float, mode: str, answers: Answers | None,
+        since: str | None = None, until: str | None = None, sources: Sequence[str] | None = None,
     ) -> Iterator[tuple[list[dict[str, Any]], Any, Any]]:
         """ChatInterface's function: yields the assistant's messages as they are composed, with the sources
-        panel and the session's answers (for like/dislike) as additional outputs."""
+        panel and the session's answers (for like/dislike) as additional outputs. `since`/`until` (YYYY-MM-DD,
+        empty: open) and `sources` (outlets) limit the articles searched (`date_filters`)."""
         import gradio as gr
 
         answers = dict(answers or {})
@@ -79,11 +92,13 @@ class Handlers:
         try:
             kk, mm = check_settings(k, mode)
             engine, chat = self.library.engine, engine_history(history)
+            # Only the filters set: a question without them is asked exactly as before.
+            dates = {key: v for key, v in date_filters(since, until, sources).items() if v is not None}
             if self.generator is None:
-                answer = engine.ask(message, history=chat, k=kk, mode=mm)  # type: ignore[arg-type]
+                answer = engine.ask(message, history=chat, k=kk, mode=mm, **dates)  # type: ignore[arg-type]
             else:  # the generated text streams as it comes, then the checked answer replaces it
                 for item in engine.ask_stream(message, generator=self.generator, history=chat, k=kk,  # type: ignore[arg-type]
-                                              mode=mm):  # type: ignore[arg-type]
+                                              mode=mm, **dates):  # type: ignore[arg-type]
                     if isinstance(item, Answer):
                         answer = item
                     else:
@@ -115,17 +130,28 @@ class Handlers:
             return
         self.feedback.add(rated(record, data.liked))
 
-    def ask_api(self, question: str, k: int = 10, mode: str = "hybrid") -> dict[str, Any]:
-        """Answer `question` from the indexed articles; returns the Answer as JSON (Answer.to_dict())."""
+    def ask_api(
+        self, question: str, k: int = 10, mode: str = "hybrid", as_of: str | None = None,
+        since: str | None = None, until: str | None = None, sources: Sequence[str] | None = None,
+    ) -> dict[str, Any]:
+        """Answer `question` from the indexed articles; returns the Answer as JSON (Answer.to_dict()). `as_of`,
+        `since`, `until` (YYYY-MM-DD) and `sources` (outlet names) are those of `rag.ask`."""
         import gradio as gr
 
         try:
             kk, mm = check_settings(k, mode)
-            return self.library.engine.ask(question, k=kk, mode=mm).to_dict()  # type: ignore[arg-type]
+            given = {"as_of": as_of, "since": since, "until": until, "sources": list(sources) if sources else None}
+            dates = {key: v for key, v in given.items() if v}  # unset: asked exactly as before
+            return self.library.engine.ask(question, k=kk, mode=mm, **dates).to_dict()  # type: ignore[arg-type]
         except RagError as exc:
             raise gr.Error(str(exc)) from exc
 
     # -- documents -------------------------------------------------------------------------------------
+    def outlets(self) -> list[str]:
+        """The outlets of the indexed articles, for the page's outlet filter (read from the listing: no model
+        is loaded for it)."""
+        return sorted({d.source for d in self.library.documents() if d.source}, key=str.casefold)
+
     def _listing(self, status: str) -> tuple[str, str, Any]:
         import gradio as gr
 

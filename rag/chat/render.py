@@ -83,11 +83,24 @@ def answer_messages(answer: Answer, *, text: str | None = None, mode: str = "hyb
     details = [f"Searched for: “{esc_line(answer.query)}”"
                + (" (your question, rewritten using the conversation)" if rewritten else ""),
                f"Answer: {_answerer(answer)}.",
+               *([_window_line(answer)] if answer.window is not None else []),
+               *([f"True as of {esc_line(answer.current_as_of)}, the newest article cited."]
+                 if answer.current_as_of else []),
                f"{len(answer.passages)} passages retrieved ({mode} search):", "",
                *(_passage_line(sp, limit=160) for sp in answer.passages)]
     messages.append({"role": "assistant", "content": "\n".join(details),
                      "metadata": {"title": "How the articles were searched", "status": "done"}})
     return messages
+
+
+def _window_line(answer: Answer) -> str:
+    """"Searched articles of 2024-06-07 to 2024-06-14 from CNN." and why, when the window was widened."""
+    w = answer.window
+    assert w is not None
+    line = f"Searched {esc_line(w.description)}" + (f" from {esc_line(', '.join(w.sources))}" if w.sources else "")
+    if w.widened:
+        line += " (nothing in the question's own time window answered it)"
+    return line + (f"; {esc_line(w.note)}." if w.note else ".")
 
 
 def _answerer(answer: Answer) -> str:

@@ -74,14 +74,24 @@ class LexicalIndex:
         df = np.array([self._df[vocab[t]] if t in vocab and vocab[t] < len(self._df) else 0 for t in query_terms])
         return np.log(1 + (n - df + 0.5) / (df + 0.5))
 
-    def search(self, query: str, k: int) -> Hits:
-        """The best `k` passages (ids, BM25 scores); empty when no query term is indexed."""
+    def search(self, query: str, k: int, *, allowed: np.ndarray | None = None) -> Hits:
+        """The best `k` passages (ids, BM25 scores); empty when no query term is indexed. With `allowed` (a
+        boolean array over passage ids), only passages marked True are scored, inside bm25s (its weight mask)."""
         vocab = getattr(self._bm25, "vocab_dict", None) or {}
         found = [t for t in terms(query) if t in vocab]
         if not found or not len(self):
             return Hits(np.zeros(0, np.int64), np.zeros(0, np.float32))
-        k = min(k, len(self))
-        docs, scores = self._bm25.retrieve([found], k=k, show_progress=False, n_threads=1)
+        mask = None
+        n = len(self)
+        if allowed is not None:
+            inside = self.ids < len(allowed)
+            mask = np.zeros(len(self.ids), np.float32)
+            mask[inside] = allowed[self.ids[inside]]
+            n = int(np.count_nonzero(mask))
+            if n == 0:
+                return Hits(np.zeros(0, np.int64), np.zeros(0, np.float32))
+        k = min(k, n)
+        docs, scores = self._bm25.retrieve([found], k=k, show_progress=False, n_threads=1, weight_mask=mask)
         docs, scores = docs[0], scores[0]
         keep = scores > 0
         return Hits(self.ids[docs[keep]], scores[keep].astype(np.float32))
