@@ -105,14 +105,7 @@ class Engine:
             chosen = self._newest(cands, chosen)
             current_as_of = max((d for c in chosen if (d := self.index.documents[c.doc_id].date)), default=None)
         citations = self._cite(chosen)
-        if citations:
-            text = render([(c.quote, c.marker) for c in citations])
-        else:
-            text = (f"The articles do not say. Nothing in the indexed articles answers “{request.question}”; "
-                    "the closest passages are listed below.")
-            if found.window is not None:
-                text += f" (Searched {found.window.description}" + (
-                    f"; {found.window.note})" if found.window.note else ".)")
+        text = _text(request.question, citations, found.window)
         verify(text, citations, self.index.documents)
         t4 = time.perf_counter()
         ms = {"rewrite_ms": t1 - t0, "embed_ms": t2 - t1, "retrieve_ms": t3 - t2, "answer_ms": t4 - t3,
@@ -221,3 +214,15 @@ class Engine:
 
 
 __all__ = ["Engine"]
+
+
+def _text(question: str, citations: tuple[Citation, ...], window: SearchWindow | None) -> str:
+    """The answer's text: the cited sentences with their markers, or the abstention (saying which window was
+    searched when one applied)."""
+    if citations:
+        return render([(c.quote, c.marker) for c in citations])
+    text = (f"The articles do not say. Nothing in the indexed articles answers “{question}”; "
+            "the closest passages are listed below.")
+    if window is not None:
+        text += f" (Searched {window.description}" + (f"; {window.note})" if window.note else ".)")
+    return text

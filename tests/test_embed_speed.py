@@ -11,7 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rag.embed import model as embed_module
-from rag.embed.model import SentenceTransformerEmbedder, length_batches, native_bf16
+from rag.embed.model import SentenceTransformerEmbedder
+from rag.embed.speed import length_batches, native_bf16
 
 
 @given(st.lists(st.integers(min_value=1, max_value=300), max_size=200), st.integers(1, 64),
