@@ -158,9 +158,9 @@ class Engine:
         note = None
         if allowed is not None and not allowed.any():
             bounded = window.since is not None or window.until is not None
-            note = ("no article is dated inside it" + (" (undated articles are never searched when dates "
-                                                        "apply)" if bounded else "")
-                    + (f" from {', '.join(request.sources)}" if request.sources else ""))
+            outlets = f" from {', '.join(request.sources)}" if request.sources else ""
+            note = (f"no article{outlets} is dated inside it"
+                    + (" (undated articles are never searched when dates apply)" if bounded else ""))
         return SearchWindow(
             since=window.since.isoformat() if window.since else None,
             until=window.until.isoformat() if window.until else None,
