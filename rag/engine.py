@@ -157,10 +157,10 @@ class Engine:
             return None
         note = None
         if allowed is not None and not allowed.any():
-            bounded = window.since is not None or window.until is not None
+            bounded = window.since is not None  # only a window with a start leaves undated articles out
             outlets = f" from {', '.join(request.sources)}" if request.sources else ""
             note = (f"no article{outlets} is dated inside it"
-                    + (" (undated articles are never searched when dates apply)" if bounded else ""))
+                    + (" (undated articles are not searched when the window has a start)" if bounded else ""))
         return SearchWindow(
             since=window.since.isoformat() if window.since else None,
             until=window.until.isoformat() if window.until else None,

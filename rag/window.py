@@ -35,13 +35,14 @@ class TimeWindow(NamedTuple):
     phrase: str | None = None
 
     def contains(self, date: str | None) -> bool:
-        """Whether an article dated `date` (ISO day, or a year) falls inside; an undated article never does
-        when the window has any bound (it cannot be shown to be in it)."""
+        """Whether an article dated `date` (ISO day, or a year) falls inside. An undated article does when the
+        window has no lower bound: "as of" a day excludes what is known to be later, and 5% of a real web archive
+        has no date at all; it cannot be shown to be recent enough for a window that starts somewhere."""
         if self.since is None and self.until is None:
             return True
         day = _as_range(date)
         if day is None:
-            return False
+            return self.since is None
         first, last = day
         return (self.since is None or last >= self.since) and (self.until is None or first <= self.until)
 

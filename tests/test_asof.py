@@ -20,7 +20,7 @@ from rag.retrieve import dense_hits, lexical_hits, retrieve
 from rag.window import TimeWindow
 
 QUESTION = "When did the mayor reopen the harbor bridge?"
-EARLY = TimeWindow(None, dt.date(2024, 3, 1))
+EARLY = TimeWindow(dt.date(2023, 1, 1), dt.date(2024, 3, 1))  # a lower bound: undated articles are out
 
 
 def _docs() -> list[Document]:
@@ -78,20 +78,23 @@ def test_ivf_store_filters_inside_the_search() -> None:
     assert len(hits.ids[0]) == 10 and allowed[hits.ids[0]].all()
 
 
-def test_year_only_dates_overlap_and_undated_articles_are_left_out(dated: tuple[Index, Engine]) -> None:
+def test_year_only_dates_overlap_and_undated_articles_only_without_a_lower_bound(dated: tuple[Index, Engine]) -> None:
     index, _ = dated
     table = table_of(index)
     docs = {index.passages[int(p)].doc_id for p in np.flatnonzero(allowed_ids(table, EARLY))}
     assert "year-2024" in docs and not any(d.startswith(("undated", "late")) for d in docs)
+    # "As of" a day excludes only what is known to be later: undated articles stay searchable.
+    docs = {index.passages[int(p)].doc_id for p in np.flatnonzero(allowed_ids(table, TimeWindow(None, EARLY.until)))}
+    assert {f"undated-{i}" for i in range(4)} <= docs and not any(d.startswith("late") for d in docs)
     assert allowed_ids(table, TimeWindow(None, None)) is None  # nothing to filter: searches run as before
 
 
 def test_as_of_never_cites_or_retrieves_a_later_article(dated: tuple[Index, Engine]) -> None:
     index, engine = dated
     answer = engine.ask(QUESTION, as_of="2024-03-01")
-    assert answer.passages and all(index.documents[p.passage.doc_id].date <= "2024-03-01"  # type: ignore[operator]
-                                   for p in answer.passages)
-    assert all(c.date is not None and c.date <= "2024-03-01" for c in answer.citations)
+    dates = [index.documents[p.passage.doc_id].date for p in answer.passages]
+    assert answer.passages and all(d is None or d <= "2024-03-01" for d in dates)  # undated: not known later
+    assert all(c.date is None or c.date <= "2024-03-01" for c in answer.citations)
     assert answer.window is not None and answer.window.until == "2024-03-01"
     assert answer.to_dict()["window"]["description"] == "articles up to 2024-03-01"
 
@@ -113,10 +116,10 @@ def test_sources_filter_any_case(dated: tuple[Index, Engine]) -> None:
 
 def test_nothing_in_the_window_says_so(dated: tuple[Index, Engine]) -> None:
     _, engine = dated
-    answer = engine.ask(QUESTION, as_of="2023-01-01")
+    answer = engine.ask(QUESTION, since="2022-01-01", as_of="2023-01-01")
     assert answer.abstained and not answer.passages
     assert answer.window is not None and answer.window.note and "undated" in answer.window.note
-    assert "Searched articles up to 2023-01-01" in answer.text
+    assert "Searched articles of 2022-01-01 to 2023-01-01" in answer.text
 
 
 def test_relative_window_is_preferred_then_widened(dated: tuple[Index, Engine]) -> None:
@@ -135,7 +138,7 @@ def test_relative_window_is_preferred_then_widened(dated: tuple[Index, Engine]) 
 
 def test_current_state_prefers_the_newest_article(dated: tuple[Index, Engine]) -> None:
     _, engine = dated
-    answer = engine.ask("Who reopened the harbor bridge, the latest report?", as_of="2024-06-30")
+    answer = engine.ask("Who reopened the harbor bridge, the latest report?", since="2024-01-01", as_of="2024-06-30")
     assert answer.citations and answer.current_as_of == max(c.date for c in answer.citations if c.date)
     # Among candidates within second_ratio of the best, the newest article's wins; a weaker newer one does not.
     ratio = engine.params.second_ratio

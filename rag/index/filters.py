@@ -18,7 +18,7 @@ import numpy as np
 from rag.records import Document, Passage
 from rag.window import TimeWindow
 
-_UNDATED = -1  # ordinal of an undated article: never inside a window with a bound
+_UNDATED = -1  # ordinal of an undated article: inside a window only when it has no lower bound
 _ATTR = "_passage_table"  # where an index keeps its table (rebuilt when its passages change)
 
 
@@ -99,7 +99,7 @@ def allowed_ids(
     table: PassageTable, window: TimeWindow | None, sources: Collection[str] | None = None
 ) -> np.ndarray | None:
     """A boolean array over passage ids, True where a passage's article is inside `window` (its date range
-    overlaps it, as `TimeWindow.contains` says; undated ones are out when the window has a bound) and from
+    overlaps it, as `TimeWindow.contains` says; undated ones only when it has no lower bound) and from
     one of `sources` (outlet names, any case). None when nothing is filtered, so searches run as before."""
     bounded = window is not None and (window.since is not None or window.until is not None)
     if not bounded and not sources:
@@ -107,11 +107,11 @@ def allowed_ids(
     mask = table.exists.copy()
     if bounded:
         assert window is not None
-        mask &= table.first != _UNDATED
-        if window.since is not None:
-            mask &= table.last >= window.since.toordinal()
-        if window.until is not None:
-            mask &= table.first <= window.until.toordinal()
+        undated = table.first == _UNDATED
+        if window.since is not None:  # a lower bound: an undated article cannot be shown to be recent enough
+            mask &= ~undated & (table.last >= window.since.toordinal())
+        if window.until is not None:  # an upper bound only excludes what is known to be later
+            mask &= undated | (table.first <= window.until.toordinal())
     if sources:
         wanted = {s.strip().casefold() for s in sources}
         codes = [i for i, name in enumerate(table.sources) if name.strip().casefold() in wanted]
