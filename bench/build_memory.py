@@ -58,9 +58,8 @@ def _child_compare(args: dict[str, Any]) -> dict[str, Any]:
     """Max abs difference and least cosine between the vectors of two indexes of the same corpus."""
     import numpy as np
 
-    from rag.index.index import Index
-
     from rag.errors import IndexMismatchError
+    from rag.index.index import Index
 
     try:
         a, b = Index.load(args["a"]), Index.load(args["b"])
