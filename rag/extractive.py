@@ -9,7 +9,6 @@ fitted on gold data by `eval/fit_answerer.py` and stored in `answer_params.json`
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from functools import cache
 from itertools import pairwise
@@ -20,18 +19,11 @@ import numpy as np
 
 from rag.index.bm25 import LexicalIndex
 from rag.index.index import Index
+from rag.rank.query import question_type, type_match
 from rag.records import ScoredPassage
 from rag.text.terms import terms
 
 PARAMS_FILE = Path(__file__).with_name("answer_params.json")
-_MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?"
-_DATE = re.compile(rf"\b(?:{_MONTH}\s+\d{{1,2}}|\d{{1,2}}\s+{_MONTH}|(?:1[6-9]|20)\d\d|\d{{1,2}}/\d{{1,2}}/\d{{2,4}}|"
-                   r"(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday|yesterday|today|last\s+\w+)\b)",
-                   re.IGNORECASE)
-_NUMBER = re.compile(r"\b\d[\d,.]*\b|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
-                     r"twenty|thirty|forty|fifty|hundred|thousand|million|billion|dozens?)\b", re.IGNORECASE)
-_NAME = re.compile(r"(?<!^)(?<![.!?]\s)\b[A-Z][a-z]+(?:\s+(?:al-|bin\s+|de\s+)?[A-Z][\w-]+)*")
-
 
 class SentenceFeatures(NamedTuple):
     """What the sentence model sees of one candidate sentence; the weights in `AnswerParams.weights` are in this
@@ -90,30 +82,6 @@ def load_params(path: Path = PARAMS_FILE) -> AnswerParams:
     )
 
 
-def question_type(question: str) -> str:
-    q = question.lower()
-    if re.search(r"\bhow (many|much|long|old|far)\b|\bwhat (number|percentage|share)\b", q):
-        return "number"
-    if re.search(r"\bwhen\b|\bwhat (year|date|day|month|time)\b|\bwhich (year|date|day|month)\b", q):
-        return "date"
-    if re.search(r"\bwho(m|se)?\b|\bwhich (person|man|woman|official|leader|group|country|organi[sz]ation)\b", q):
-        return "name"
-    if re.search(r"\bwhere\b|\bwhich (city|country|state|region|place)\b", q):
-        return "name"
-    return "other"
-
-
-def _type_match(kind: str, sentence: str, question: str) -> float:
-    if kind == "date":
-        return float(bool(_DATE.search(sentence)))
-    if kind == "number":
-        return float(bool(_NUMBER.search(sentence)))
-    if kind == "name":
-        asked = question.lower()
-        return float(any(n.lower() not in asked for n in _NAME.findall(sentence)))
-    return 0.5
-
-
 @dataclass(frozen=True, slots=True)
 class Candidate:
     doc_id: str
@@ -150,7 +118,7 @@ def _sentence_features(q: _Question, text: str, cosine: float, context: set[str]
     in_ctx = np.array([t in ctx for t in q.terms], dtype=bool)
     total = float(q.idf.sum())
     q_pairs = set(pairwise(q.terms))
-    match = _type_match(q.kind, text, q.text)
+    match = type_match(q.kind, text, q.text)
     return [
         cosine,
         float(q.idf[present].sum() / total) if total else 0.0,

@@ -1,8 +1,7 @@
 """The question as the reranker's features see it: its terms, their rarity, and the kind of fact it asks for.
 
-`question_type` and `type_match` compute what `rag.extractive` computes for its sentence features (the same
-regular expressions; tests/test_ranker.py checks that the two agree). They are here because the reranker sits
-below the answerer in the import layers and cannot import it; the answerer could import them from here.
+`question_type` and `type_match` are the one definition of the kind of fact asked for: the reranker's
+features and the answerer's (`rag.extractive`, which imports them from here, above it in the layers) use them.
 """
 
 from __future__ import annotations
