@@ -1,7 +1,9 @@
-"""Helpers of `Index.update`'s batched build: a growing buffer of sentence vectors and the progress bar."""
+"""Helpers of `Index.update`'s batched build: a growing buffer of sentence vectors and its progress."""
 
 from __future__ import annotations
 
+import sys
+import time
 from collections.abc import Sequence
 
 import numpy as np
@@ -39,28 +41,46 @@ class SentenceRows:
 
 
 class BuildProgress:
-    """One bar over an update, on standard error when it is a terminal: passages embedded, passages/s, ETA.
+    """Progress over an update, on standard error: passages embedded, passages/s, ETA. A bar on a terminal;
+    elsewhere (a log, a pipe) a plain line at most every `interval` seconds and one at the end, since a bar
+    redrawn with carriage returns would garble a log, and a long build in a log should still say how far it is.
 
     The total is not known until every document is chunked; it is estimated from the characters read so far
     (passages per character) and made exact at the end.
     """
 
-    def __init__(self, docs: Sequence[Document]) -> None:
+    def __init__(self, docs: Sequence[Document], *, interval: float = 30.0) -> None:
         from tqdm import tqdm
 
         self._chars_total = sum(len(d.text) for d in docs)
         self._chars = 0
-        # On a terminal only (disable=None): redrawn with carriage returns, a bar would garble a log or a pipe.
+        self._interval = interval
+        self._start = self._said = time.monotonic()
+        self._done = self._total = 0
         self._bar = tqdm(total=None, desc="Indexing", unit="passage", dynamic_ncols=True, disable=None)
 
     def advance(self, batch: Sequence[Chunked]) -> None:
         self._chars += sum(len(d.text) for d, _, _ in batch)
-        done = self._bar.n + sum(len(ps) for _, ps, _ in batch)
-        self._bar.total = max(done, round(done * self._chars_total / max(self._chars, 1)))
-        self._bar.update(done - self._bar.n)
+        # Counted here: a disabled tqdm (not a terminal) keeps no count of its own.
+        self._done += sum(len(ps) for _, ps, _ in batch)
+        self._total = max(self._done, round(self._done * self._chars_total / max(self._chars, 1)))
+        self._bar.total = self._total
+        self._bar.update(self._done - self._bar.n)
+        if self._bar.disable and time.monotonic() - self._said >= self._interval:
+            self._say()
+
+    def _say(self) -> None:
+        self._said = time.monotonic()
+        rate = self._done / max(self._said - self._start, 1e-9)
+        left = (f", about {(self._total - self._done) / rate / 60:.0f} min left"
+                if rate and self._total > self._done else "")
+        print(f"Indexing: {self._done:,} of about {self._total:,} passages, {rate:.1f} passages/s{left}",
+              file=sys.stderr, flush=True)
 
     def close(self) -> None:
         if self._chars >= self._chars_total:
-            self._bar.total = self._bar.n
+            self._total = self._bar.total = self._done
             self._bar.refresh()
+        if self._bar.disable:
+            self._say()
         self._bar.close()
