@@ -17,9 +17,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from rag.index.bm25 import LexicalIndex
 from rag.index.index import Index
-from rag.rank.query import question_type, type_match
+from rag.rank.query import QueryTerms, type_match
 from rag.records import ScoredPassage
 from rag.text.terms import terms
 
@@ -92,24 +91,7 @@ class Candidate:
     probability: float
 
 
-class _Question(NamedTuple):
-    """The question as the features see it: its terms (first occurrence order), their IDF and rarity."""
-
-    text: str
-    terms: list[str]
-    idf: np.ndarray
-    rarity: np.ndarray  # IDF on a scale that does not grow with the corpus: a term in a single passage is 1
-    kind: str
-
-    @classmethod
-    def of(cls, lex: LexicalIndex, query: str) -> _Question:
-        q_terms = list(dict.fromkeys(terms(query)))
-        q_idf = lex.idf(q_terms) if q_terms else np.zeros(0)
-        n = max(len(lex), 2)
-        return cls(query, q_terms, q_idf, q_idf / np.log(1 + (n - 1 + 0.5) / 1.5), question_type(query))
-
-
-def _sentence_features(q: _Question, text: str, cosine: float, context: set[str], sp: ScoredPassage) -> list[float]:
+def _sentence_features(q: QueryTerms, text: str, cosine: float, context: set[str], sp: ScoredPassage) -> list[float]:
     """The features of one sentence that do not depend on the other candidates (gaps are filled in later)."""
     s_terms_list = terms(text)
     s_terms = set(s_terms_list)
@@ -117,7 +99,7 @@ def _sentence_features(q: _Question, text: str, cosine: float, context: set[str]
     present = np.array([t in s_terms for t in q.terms], dtype=bool)
     in_ctx = np.array([t in ctx for t in q.terms], dtype=bool)
     total = float(q.idf.sum())
-    q_pairs = set(pairwise(q.terms))
+    q_pairs = q.pairs
     match = type_match(q.kind, text, q.text)
     return [
         cosine,
@@ -145,7 +127,7 @@ def candidates(
         return []
     keys = list(seen)
     assert index.lexical is not None
-    q = _Question.of(index.lexical, query)
+    q = QueryTerms.of(index.lexical, query)
     cos = index.sentence_vectors[index.sentence_vector_rows(keys)] @ query_vector.reshape(-1)
     context = {sp.passage.id: set(terms(sp.passage.text)) for sp in passages}
     raw = [_sentence_features(q, index.documents[d].text[s:e], float(c), context[seen[(d, s, e)].passage.id],

@@ -14,9 +14,10 @@ from rag.cite import verify
 from rag.collection import build_index
 from rag.engine import Engine
 from rag.errors import CitationError, QuestionError
-from rag.extractive import load_params, question_type
+from rag.extractive import load_params
 from rag.index.index import Index
 from rag.question import MAX_QUESTION_CHARS, check_question
+from rag.rank.query import question_type
 from rag.records import Answer, Citation, Hits
 from rag.retrieve import fuse, retrieve
 

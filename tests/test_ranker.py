@@ -86,7 +86,7 @@ def test_the_answerer_and_the_reranker_share_one_answer_type_rule() -> None:
     from rag import extractive
     from rag.rank import query
 
-    assert extractive.question_type is query.question_type and extractive.type_match is query.type_match
+    assert extractive.QueryTerms is query.QueryTerms and extractive.type_match is query.type_match
     assert query.question_type("When did Turkey and Syria sign the memorandum?") == "date"
     assert query.type_match("date", "On Aug. 13 nothing", "When?") == 1.0
 
