@@ -6,6 +6,7 @@ project's files through the path fixtures (`project_root`, `seeds_dir`, `seed_fi
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -43,6 +44,36 @@ def index_dir(_isolated_index_dir: Path) -> Path:
 @pytest.fixture
 def fake_embedder() -> FakeEmbedder:
     return FakeEmbedder()
+
+
+@pytest.fixture
+def fake_models(monkeypatch: pytest.MonkeyPatch, fake_embedder: FakeEmbedder) -> FakeEmbedder:
+    """`rag index`, `rag ask` and `ask()` get the fake embedder instead of loading MiniLM."""
+    monkeypatch.setattr("rag.embed.model.SentenceTransformerEmbedder", lambda *a, **k: fake_embedder)
+    monkeypatch.setattr("rag.api.SentenceTransformerEmbedder", lambda *a, **k: fake_embedder)
+    return fake_embedder
+
+
+MEMO_STORY = (
+    "Turkey and Syria signed a memorandum of understanding on military cooperation on Aug. 13, officials said. "
+    "The agreement covers training and intelligence sharing between the two armies.\n"
+)
+
+
+@pytest.fixture(scope="session")
+def memo_story() -> str:
+    """A two-sentence article on the memorandum, short enough that the fake embedder's answer quotes it."""
+    return MEMO_STORY
+
+
+@pytest.fixture
+def memo_corpus(tmp_path: Path, seed_file: Path) -> Path:
+    """A corpus folder of the seed article (seed.txt) and the memo story (memo.txt)."""
+    root = tmp_path / "corpus"
+    root.mkdir()
+    shutil.copy(seed_file, root / "seed.txt")
+    (root / "memo.txt").write_text(MEMO_STORY)
+    return root
 
 
 @pytest.fixture(scope="session")

@@ -8,8 +8,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from rag.api import ask, forget_engines
 from rag.cli import main
 from rag.collection import Collection
@@ -21,13 +19,6 @@ HARBOUR = """Port of Valmara reopens after storm
 The Port of Valmara reopened on Sept. 1 after a week-long closure caused by Storm Elira.
 Harbour master Ines Calloway said that 42 cargo ships had waited offshore during the closure.
 """
-
-
-@pytest.fixture
-def fake_models(monkeypatch: pytest.MonkeyPatch, fake_embedder: Any) -> Any:
-    monkeypatch.setattr("rag.embed.model.SentenceTransformerEmbedder", lambda *a, **k: fake_embedder)
-    monkeypatch.setattr("rag.api.SentenceTransformerEmbedder", lambda *a, **k: fake_embedder)
-    return fake_embedder
 
 
 def test_rag_index_keeps_the_chats_uploads_and_removals(tmp_path: Path, index_dir: Path, seeds_dir: Path,
