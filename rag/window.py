@@ -60,20 +60,6 @@ class TimeWindow(NamedTuple):
         return f"articles {span}" + (f" (“{self.phrase}”)" if self.phrase else "")
 
 
-def parse_day(value: object, *, what: str) -> dt.date:
-    """An ISO day ("2024-06-14") or a date, else QuestionError naming `what` ("as_of", "since")."""
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    if isinstance(value, str):
-        try:
-            return dt.date.fromisoformat(value.strip())
-        except ValueError:
-            pass
-    raise QuestionError(f"{what} must be a day written as YYYY-MM-DD, not {value!r}")
-
-
 def _as_range(date: str | None) -> tuple[dt.date, dt.date] | None:
     """The days an article's date stands for: one day, or a whole year for a year-only date."""
     if not date:

@@ -7,7 +7,8 @@ import datetime as dt
 import pytest
 
 from rag.errors import QuestionError
-from rag.window import TimeWindow, parse_day, resolve
+from rag.question import check_day
+from rag.window import TimeWindow, resolve
 
 AS_OF = dt.date(2024, 6, 14)  # a Friday
 
@@ -58,6 +59,6 @@ def test_containment_by_day_and_by_year() -> None:
 def test_descriptions_and_parsing() -> None:
     assert resolve("this week?", as_of=AS_OF).describe() == "articles of 2024-06-07 to 2024-06-14 (“this week”)"
     assert TimeWindow(None, AS_OF).describe() == "articles up to 2024-06-14"
-    assert parse_day("2024-06-14", what="as_of") == AS_OF
+    assert check_day("2024-06-14", what="as_of") == AS_OF
     with pytest.raises(QuestionError, match="as_of must be a day written as YYYY-MM-DD"):
-        parse_day("14/06/2024", what="as_of")
+        check_day("14/06/2024", what="as_of")
