@@ -40,7 +40,7 @@ class TimeWindow(NamedTuple):
         has no date at all; it cannot be shown to be recent enough for a window that starts somewhere."""
         if self.since is None and self.until is None:
             return True
-        day = _as_range(date)
+        day = day_range(date)
         if day is None:
             return self.since is None
         first, last = day
@@ -60,7 +60,7 @@ class TimeWindow(NamedTuple):
         return f"articles {span}" + (f" (“{self.phrase}”)" if self.phrase else "")
 
 
-def _as_range(date: str | None) -> tuple[dt.date, dt.date] | None:
+def day_range(date: str | None) -> tuple[dt.date, dt.date] | None:
     """The days an article's date stands for: one day, or a whole year for a year-only date."""
     if not date:
         return None

@@ -9,14 +9,13 @@ back, rather than the k best of all with the others thrown away afterwards.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Collection, Mapping
 from typing import NamedTuple, Protocol
 
 import numpy as np
 
 from rag.records import Document, Passage
-from rag.window import TimeWindow
+from rag.window import TimeWindow, day_range
 
 _UNDATED = -1  # ordinal of an undated article: inside a window only when it has no lower bound
 _ATTR = "_passage_table"  # where an index keeps its table (rebuilt when its passages change)
@@ -45,16 +44,10 @@ class PassageTable(NamedTuple):
 
 
 def _days(date: str | None) -> tuple[int, int]:
-    """The first and last day `date` stands for, as ordinals; (-1, -1) when undated or unreadable."""
-    if not date:
-        return _UNDATED, _UNDATED
-    try:
-        if len(date) == 4 and date.isdigit():
-            return dt.date(int(date), 1, 1).toordinal(), dt.date(int(date), 12, 31).toordinal()
-        day = dt.date.fromisoformat(date[:10]).toordinal()
-    except ValueError:
-        return _UNDATED, _UNDATED
-    return day, day
+    """The first and last day `date` stands for (`rag.window.day_range`), as ordinals; (-1, -1) when undated
+    or unreadable."""
+    days = day_range(date)
+    return (days[0].toordinal(), days[1].toordinal()) if days else (_UNDATED, _UNDATED)
 
 
 def _signature(passages: Mapping[int, Passage], documents: Mapping[str, Document]) -> tuple[int, int, int]:
