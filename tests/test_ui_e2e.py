@@ -235,7 +235,8 @@ def test_browser_asks_sees_the_cited_span_uploads_and_asks_again(server: Server,
     page.locator("#rag-chat button[aria-label='Like']").last.click()
     log = server.index_dir / "feedback.jsonl"
     deadline = time.time() + 20
-    while not log.is_file() and time.time() < deadline:
+    # The server appends the line after creating the file: wait for a whole line, not just the file.
+    while not (log.is_file() and log.read_text().endswith("\n")) and time.time() < deadline:
         time.sleep(0.2)
     row = json.loads(log.read_text().splitlines()[-1])
     assert row["rating"] == "like" and row["question"] == QUESTION and row["citations"][0]["quote"] == QUOTE
