@@ -58,7 +58,7 @@ def ask_options(engine: Asker, answerer: str | None, generator: str | None = Non
     if answerer is not None:
         if "answerer" in params:
             options["answerer"] = answerer
-        elif answerer != "extractive":
+        elif answerer not in ("extractive", "span"):
             hint = " (it takes generator=MODEL: use --generator MODEL)" if "generator" in params else ""
             raise RagError(f"--answerer {answerer}: this engine's ask() takes no 'answerer' argument{hint}; "
                            "only the default extractive answerer is available")
