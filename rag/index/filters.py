@@ -14,7 +14,7 @@ from typing import NamedTuple, Protocol
 
 import numpy as np
 
-from rag.index.texts import PassageMap
+from rag.index.mappings import PassageMap
 from rag.records import Document, Passage
 from rag.window import TimeWindow, day_range
 

@@ -26,8 +26,9 @@ from rag.errors import IndexCorruptError, IndexMismatchError
 from rag.index import bm25, disk, files
 from rag.index.batches import BuildProgress, Chunked
 from rag.index.bm25 import LexicalIndex
+from rag.index.mappings import DocumentMap, PassageMap
 from rag.index.sentences import SentenceKey, SentenceTable
-from rag.index.texts import DocumentMap, PassageMap, TextStore
+from rag.index.texts import TextStore
 from rag.index.vectors import EXACT_MAX, FaissStore, VectorStore
 from rag.ingest.corpus import fingerprint
 from rag.records import Document, Passage

@@ -5,8 +5,8 @@ index is loaded. The first change after that (an update) copies it, page by page
 which the update then writes; `save` writes a compacted copy of it into the next generation (`VACUUM INTO`).
 The live generation's file is never written.
 
-`DocumentMap` and `PassageMap` are the index's `documents` and `passages`: read-only mappings over the store,
-with a small cache, since one question reads the same few dozen articles and passages many times.
+The store keeps a small cache of decoded documents and passages, since one question reads the same few dozen
+articles and passages many times; `rag.index.mappings` shows it to the rest of the library as two mappings.
 """
 
 from __future__ import annotations
@@ -247,64 +247,6 @@ class TextStore:
             self._finalizer = weakref.finalize(self, _close, conn, path)
 
 
-class DocumentMap(Mapping[str, Document]):
-    """`Index.documents`: the store's documents by id, in the order they were added. Read-only."""
-
-    def __init__(self, store: TextStore) -> None:
-        self._store = store
-
-    def __getitem__(self, doc_id: str) -> Document:
-        return self._store.document(doc_id)
-
-    def __contains__(self, doc_id: object) -> bool:
-        return doc_id in self._store.ordinals()
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._store.document_ids())
-
-    def __len__(self) -> int:
-        return len(self._store.ordinals())
-
-    def values(self) -> Iterator[Document]:  # type: ignore[override]
-        return self._store.documents()
-
-    def items(self) -> Iterator[tuple[str, Document]]:  # type: ignore[override]
-        return ((d.id, d) for d in self._store.documents())
-
-
-class PassageMap(Mapping[int, Passage]):
-    """`Index.passages`: the store's passages by id. Read-only."""
-
-    def __init__(self, store: TextStore) -> None:
-        self._store = store
-
-    def __getitem__(self, pid: int) -> Passage:
-        return self._store.passage(int(pid))
-
-    def __contains__(self, pid: object) -> bool:
-        return isinstance(pid, int | np.integer) and self._store.has_passage(int(pid))
-
-    def __iter__(self) -> Iterator[int]:
-        return self._store.passage_ids()
-
-    def __len__(self) -> int:
-        return self._store.passage_count()
-
-    def max_id(self) -> int:
-        """The largest passage id ever added (-1 for none), without reading the ids."""
-        return self._store.max_passage_id()
-
-    def doc_ids(self) -> tuple[np.ndarray, list[str]]:
-        """(passage ids, the document id of each), without reading texts (`TextStore.passage_documents`)."""
-        return self._store.passage_documents()
-
-    def values(self) -> Iterator[Passage]:  # type: ignore[override]
-        return self._store.passages()
-
-    def items(self) -> Iterator[tuple[int, Passage]]:  # type: ignore[override]
-        return ((p.id, p) for p in self._store.passages())
-
-
 def _connect(uri: str, *, writable: bool) -> sqlite3.Connection:
     conn = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level="DEFERRED" if writable else None)
     conn.execute("PRAGMA cache_size = -8192")  # 8 MiB of pages at most: the file, not memory, holds the texts
@@ -346,4 +288,4 @@ def _passage(doc: Document, pid: int, start: int, end: int, sentences: bytes) ->
                    sentences=tuple(zip(flat[::2], flat[1::2], strict=True)))
 
 
-__all__ = ["FILE", "DocumentMap", "PassageMap", "TextStore"]
+__all__ = ["FILE", "TextStore"]
