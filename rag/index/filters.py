@@ -9,11 +9,12 @@ back, rather than the k best of all with the others thrown away afterwards.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import NamedTuple, Protocol
 
 import numpy as np
 
+from rag.index.mappings import PassageMap
 from rag.records import Document, Passage
 from rag.window import TimeWindow, day_range
 
@@ -53,26 +54,39 @@ def _days(date: str | None) -> tuple[int, int]:
 def _signature(passages: Mapping[int, Passage], documents: Mapping[str, Document]) -> tuple[int, int, int]:
     # Passage ids are never reused: a changed or added article adds ids past the largest, a removed one
     # lowers the count; so these three numbers change whenever the table would.
-    return len(passages), max(passages, default=-1), len(documents)
+    return len(passages), _max_id(passages), len(documents)
+
+
+def _max_id(passages: Mapping[int, Passage]) -> int:
+    # An index's passages are in its text store, which knows its largest id: never a scan per question.
+    return passages.max_id() if isinstance(passages, PassageMap) else max(passages, default=-1)
+
+
+def _doc_of_each(passages: Mapping[int, Passage]) -> Iterable[tuple[int, str]]:
+    """(passage id, document id) of every passage; from the text store without reading a text."""
+    if isinstance(passages, PassageMap):
+        pids, docs = passages.doc_ids()
+        return zip(pids.tolist(), docs, strict=True)
+    return ((pid, p.doc_id) for pid, p in passages.items())
 
 
 def build_table(passages: Mapping[int, Passage], documents: Mapping[str, Document]) -> PassageTable:
     """The table of `passages` (by id) over their `documents`."""
-    size = max(passages, default=-1) + 1
+    size = _max_id(passages) + 1
     exists = np.zeros(size, bool)
     first = np.full(size, _UNDATED, np.int32)
     last = np.full(size, _UNDATED, np.int32)
     source = np.full(size, -1, np.int32)
     codes: dict[str, int] = {}
     per_doc: dict[str, tuple[int, int, int]] = {}
-    for pid, p in passages.items():
-        row = per_doc.get(p.doc_id)
+    for pid, doc_id in _doc_of_each(passages):
+        row = per_doc.get(doc_id)
         if row is None:
-            doc = documents.get(p.doc_id)
+            doc = documents.get(doc_id)
             lo, hi = _days(doc.date if doc else None)
             name = doc.source if doc and doc.source else None
             code = codes.setdefault(name, len(codes)) if name else -1
-            row = per_doc[p.doc_id] = (lo, hi, code)
+            row = per_doc[doc_id] = (lo, hi, code)
         exists[pid] = True
         first[pid], last[pid], source[pid] = row
     return PassageTable(exists, first, last, source, tuple(codes), _signature(passages, documents))

@@ -248,10 +248,13 @@ class FaissStore:
         return [self.FILE]
 
     @classmethod
-    def load(cls, folder: Path, *, dim: int, kind: str) -> FaissStore:
+    def load(cls, folder: Path, *, dim: int, kind: str, mapped: bool = False) -> FaissStore:
+        """The store saved in `folder`; `mapped`: memory-mapped and read-only (to check a generation just
+        written without a second copy of its vectors in memory), never to be changed."""
         faiss = _faiss()
+        flags = faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY if mapped else 0
         try:
-            index = faiss.read_index(str(folder / cls.FILE))
+            index = faiss.read_index(str(folder / cls.FILE), flags)
         except RuntimeError as exc:
             raise IndexCorruptError(f"cannot read {folder / cls.FILE}: {exc}") from exc
         if index.d != dim:
