@@ -91,7 +91,7 @@ def answer_scores(rows: list[Row], params: AnswerParams, index_of: dict[str, Ind
         if not r.question.answerable:
             continue
         n += 1
-        chosen = select(r.cands, params=params)
+        chosen = select(r.cands, r.question.question, index=index_of[r.dataset], params=params)
         if not chosen:
             continue
         answered += 1
@@ -187,11 +187,11 @@ def balanced(conf: dict[int, float], g: Groups, t: float) -> float:
     return float(np.mean(rates))
 
 
-def fit_abstention(g: Groups, *, min_declined_near: float, seed: int) -> Abstention:
+def fit_abstention(g: Groups, index_of: dict[str, Index], *, min_declined_near: float, seed: int) -> Abstention:
     """Answerability: a question-level model, answerable vs not, its threshold, and a 5-fold held-out check."""
     qrows = g.own + g.bench + g.near + g.far
     sizes = [len(g.own), len(g.bench), len(g.near), len(g.far)]
-    QX = np.stack([abstain_features(r.cands) for r in qrows])
+    QX = np.stack([abstain_features(r.cands, r.question.question, index=index_of[r.dataset]) for r in qrows])
     qy = np.array([r.question.answerable for r in qrows])
     qw = np.concatenate([np.full(n, 0.25 / max(n, 1)) for n in sizes])
     abstain_weights = fit_logistic(QX, qy, qw * len(qw), ABSTAIN_FEATURES)
@@ -244,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     near = [r for r in neg if r.dataset == "seed" and r.question.id.startswith("seed-")]
     g = Groups(own=[r for r in ans if r.dataset == "seed"], bench=[r for r in ans if r.dataset != "seed"],
                near=near, far=[r for r in neg if r not in near])
-    ab = fit_abstention(g, min_declined_near=args.min_declined_near, seed=args.seed)
+    ab = fit_abstention(g, index_of, min_declined_near=args.min_declined_near, seed=args.seed)
     fitted = AnswerParams(weights=tuple(float(x) for x in weights), threshold=ab.threshold,
                           abstain_weights=tuple(float(x) for x in ab.weights))
     params, figures = tune_selection(rows, fitted, index_of)

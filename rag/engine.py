@@ -113,7 +113,7 @@ class Engine:
         found = self._search(request, query, qvec)
         passages, cands = found.passages, found.cands
         t3 = time.perf_counter()
-        chosen = select(cands, params=self.params)
+        chosen = select(cands, query, index=self.index, params=self.params)
         current_as_of = None
         rivals: list[Candidate] = []
         if chosen and _CURRENT.search(request.question):
@@ -135,7 +135,7 @@ class Engine:
             query=query,
             question=request.question,
             timings={key: round(v * 1000, 3) for key, v in ms.items()},
-            confidence=round(answerability(cands, params=self.params), 4),
+            confidence=round(answerability(cands, query, index=self.index, params=self.params), 4),
             supported=tuple(True for _ in citations),
             window=found.window,
             current_as_of=current_as_of,
@@ -163,7 +163,7 @@ class Engine:
             return run(None)  # a date-less, outlet-less question: searched exactly as before
         window = resolve(query, as_of=request.as_of, since=request.since, until=request.until)
         found = run(window)
-        if window.phrase is not None and not select(found.cands, params=self.params):
+        if window.phrase is not None and not select(found.cands, query, index=self.index, params=self.params):
             wide = resolve("", as_of=request.as_of, since=request.since, until=request.until)
             return run(wide, widened=True)
         return found

@@ -20,6 +20,7 @@ import numpy as np
 from rag.index.index import Index
 from rag.rank.query import QueryTerms, type_match
 from rag.records import ScoredPassage
+from rag.span.model import short_answer
 from rag.text.terms import terms
 
 PARAMS_FILE = Path(__file__).with_name("answer_params.json")
@@ -58,7 +59,11 @@ class AnswerParams:
 # Whether the question is answered at all, from the best candidate: a second model, so that ranking sentences
 # and deciding to abstain are fitted each on its own labels.
 ABSTAIN_FEATURES = ("best_probability", "cosine", "coverage", "context_coverage", "missing_rare", "type_missing",
-                    "passage_dense", "max_coverage", "max_bigrams", "bias")
+                    "passage_dense", "max_coverage", "max_bigrams", "top_passage_score", "span_score",
+                    "has_span", "bias")
+# A question whose best sentence holds no short answer gets this span score (the ranker's scores of real
+# phrases lie roughly between -4 and 4).
+NO_SPAN = -4.0
 
 DEFAULT_PARAMS = AnswerParams(
     weights=(6.0, 3.0, 2.0, 2.0, 1.0, 1.0, -2.0, 1.0, -2.0, 0.0, 0.5, 1.0, -7.0),
@@ -75,7 +80,8 @@ def load_params(path: Path = PARAMS_FILE) -> AnswerParams:
     return AnswerParams(
         weights=tuple(float(raw["weights"][f]) for f in FEATURES),
         threshold=float(raw["threshold"]),
-        abstain_weights=tuple(float(raw["abstain_weights"][f]) for f in ABSTAIN_FEATURES),
+        # A feature the file does not know (fitted before it existed) weighs nothing.
+        abstain_weights=tuple(float(raw["abstain_weights"].get(f, 0.0)) for f in ABSTAIN_FEATURES),
         second_ratio=float(raw.get("second_ratio", DEFAULT_PARAMS.second_ratio)),
         max_sentences=int(raw.get("max_sentences", DEFAULT_PARAMS.max_sentences)),
     )
@@ -142,27 +148,33 @@ def candidates(
     return sorted(out, key=lambda c: -c.probability)
 
 
-def abstain_features(cands: list[Candidate]) -> np.ndarray:
-    """The answerability model's inputs (`ABSTAIN_FEATURES`), from the best candidate sentence."""
+def abstain_features(cands: list[Candidate], question: str, *, index: Index) -> np.ndarray:
+    """The answerability model's inputs (`ABSTAIN_FEATURES`): the best candidate sentence's features, the best
+    coverage and pairs among all, the reranker's score of the top passage, and how well the best sentence's
+    best phrase answers (`rag.span`)."""
     if not cands:
         return np.zeros(len(ABSTAIN_FEATURES))
-    values = {"best_probability": cands[0].probability, **cands[0].features._asdict(),
+    best = cands[0]
+    span = short_answer(question, index.documents[best.doc_id].text[best.start:best.end], threshold=False)
+    values = {"best_probability": best.probability, **best.features._asdict(),
               "max_coverage": max(c.features.coverage for c in cands),
-              "max_bigrams": max(c.features.bigrams for c in cands)}
+              "max_bigrams": max(c.features.bigrams for c in cands),
+              "top_passage_score": max(c.passage.score for c in cands),
+              "span_score": span.score if span is not None else NO_SPAN, "has_span": float(span is not None)}
     return np.array([values[name] for name in ABSTAIN_FEATURES], dtype=np.float64)
 
 
-def answerability(cands: list[Candidate], *, params: AnswerParams) -> float:
-    """The probability that the retrieved sentences answer the question at all."""
+def answerability(cands: list[Candidate], question: str, *, index: Index, params: AnswerParams) -> float:
+    """The probability that the retrieved sentences answer `question` at all."""
     if not cands:
         return 0.0
-    z = float(abstain_features(cands) @ np.array(params.abstain_weights))
+    z = float(abstain_features(cands, question, index=index) @ np.array(params.abstain_weights))
     return 1.0 / (1.0 + np.exp(-z))
 
 
-def select(cands: list[Candidate], *, params: AnswerParams) -> list[Candidate]:
-    """The sentences to answer with (empty: abstain), in reading order within each document."""
-    if not cands or answerability(cands, params=params) < params.threshold:
+def select(cands: list[Candidate], question: str, *, index: Index, params: AnswerParams) -> list[Candidate]:
+    """The sentences to answer `question` with (empty: abstain), in reading order within each document."""
+    if not cands or answerability(cands, question, index=index, params=params) < params.threshold:
         return []
     best = cands[0].probability
     chosen = [c for c in cands[: params.max_sentences] if c.probability >= params.second_ratio * best]

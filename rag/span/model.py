@@ -87,9 +87,10 @@ def version(path: Path = MODEL_FILE, meta: Path = META_FILE) -> dict[str, Any]:
     return out
 
 
-def short_answer(question: str, sentence: str, *, model: SpanModel | None = None) -> ShortAnswer | None:
+def short_answer(question: str, sentence: str, *, model: SpanModel | None = None,
+                 threshold: bool = True) -> ShortAnswer | None:
     """The phrase of `sentence` that answers `question`, or None: for a "why"/"how" question, when no phrase
-    is new to the question, or when the best one scores below the model's threshold."""
+    is new to the question, or (with `threshold`) when the best one scores below the model's threshold."""
     if _EXPLAIN.search(question):
         return None
     model = model or load_span_model()
@@ -98,7 +99,7 @@ def short_answer(question: str, sentence: str, *, model: SpanModel | None = None
         return None
     scores = model.scores(found.matrix)
     best = int(np.argmax(scores))
-    if scores[best] < model.threshold:
+    if threshold and scores[best] < model.threshold:
         return None
     start, end = found.span(best)
     return ShortAnswer(start, end, sentence[start:end], float(scores[best]), found.phrases[best].kind)
