@@ -31,6 +31,7 @@ from rag.extractive import (
     Candidate,
     abstain_features,
     candidates,
+    load_params,
     select,
 )
 from rag.index.index import Index
@@ -113,6 +114,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("-k", type=int, default=10)
     ap.add_argument("--min-declined-near", type=float, default=0.8, help="least share of seed near misses declined")
     ap.add_argument("--seed-weight", type=float, default=5.0, help="weight of a seed question against a benchmark one")
+    ap.add_argument("--keep-sentence-weights", type=Path, metavar="PARAMS",
+                    help="refit only answerability and selection, keeping the sentence model of this params file")
     ap.add_argument("--write", action="store_true", help=f"write {PARAMS_FILE.relative_to(ROOT)}")
     return ap.parse_args(argv)
 
@@ -239,7 +242,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = collect_rows(index_of, gold, embedder, rng, sample=args.sample, k=args.k)
     ans = [r for r in rows if r.question.answerable and r.cands]
     neg = [r for r in rows if not r.question.answerable and r.cands]
-    weights = fit_sentences(ans, neg, seed_weight=args.seed_weight)
+    weights = (np.array(load_params(args.keep_sentence_weights).weights) if args.keep_sentence_weights else
+               fit_sentences(ans, neg, seed_weight=args.seed_weight))
     probabilities(rows, weights)
     near = [r for r in neg if r.dataset == "seed" and r.question.id.startswith("seed-")]
     g = Groups(own=[r for r in ans if r.dataset == "seed"], bench=[r for r in ans if r.dataset != "seed"],
@@ -258,6 +262,7 @@ def main(argv: list[str] | None = None) -> int:
             "questions": {"answerable": len(ans), "unanswerable_near": len(g.near),
                           "unanswerable_off_corpus": len(g.far)},
             "sample": args.sample, "seed": args.seed, "k": args.k,
+            "sentence_weights_kept_from": str(args.keep_sentence_weights) if args.keep_sentence_weights else None,
             "balanced_accuracy": round(ab.balanced_accuracy, 4),
             "answer": {k: round(v, 4) for k, v in figures.items()},
             "answered_seed": round(float(np.mean([ab.conf[id(r)] >= ab.threshold for r in g.own])), 4),

@@ -169,7 +169,7 @@ def test_the_renderer_shows_typed_metadata(index_dir: Path, tmp_path: Path, fake
     lib.sync()
     table = render.documents_html(lib.documents())  # the chat's documents tab, drawn when it starts
     assert "<td>2025</td>" in table and "Reuters, AP" in table
-    answer = lib.engine.ask("What did engineer Pavel Marsh say the bridge carries?", mode="lexical")
+    answer = lib.engine.ask("What did engineer Pavel Marsh say the bridge carries?")
     assert answer.citations and answer.citations[0].doc_id == "listed"
     panel = render.sources_html(answer)
     assert "Reuters, AP" in panel
