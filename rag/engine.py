@@ -13,12 +13,13 @@ from typing import NamedTuple
 import numpy as np
 
 from rag.cite import make_citation, render, verify
+from rag.config import StoreSpec
 from rag.embed.model import Embedder, SentenceTransformerEmbedder
 from rag.extractive import AnswerParams, Candidate, answerability, candidates, load_params, select
 from rag.followup import rewrite
 from rag.generative.model import resolve_generator
 from rag.generative.protocol import Generator
-from rag.index.filters import allowed_ids, table_of
+from rag.index.filters import allowed_ids, table_of, where_of
 from rag.index.index import Index
 from rag.question import (
     DEFAULT_K,
@@ -63,14 +64,15 @@ class Engine:
         self.fusion = check_fusion(fusion)
 
     @classmethod
-    def open(cls, index_dir: str | Path, *, model: str | None = None) -> Engine:
-        """The engine over the index in `index_dir`, read as it is (never built or updated here)."""
-        return cls.open_with(index_dir, SentenceTransformerEmbedder(model))
+    def open(cls, index_dir: str | Path, *, model: str | None = None, store: StoreSpec | None = None) -> Engine:
+        """The engine over the index in `index_dir`, read as it is (never built or updated here); `store`
+        reaches its vector store (`Index.load`)."""
+        return cls.open_with(index_dir, SentenceTransformerEmbedder(model), store=store)
 
     @classmethod
-    def open_with(cls, index_dir: str | Path, embedder: Embedder) -> Engine:
+    def open_with(cls, index_dir: str | Path, embedder: Embedder, *, store: StoreSpec | None = None) -> Engine:
         """The engine over the index in `index_dir` with an embedder already made."""
-        return cls(Index.load(index_dir), embedder)
+        return cls(Index.load(index_dir, store=store), embedder)
 
     def ask(
         self,
@@ -137,8 +139,9 @@ class Engine:
         def run(window: TimeWindow | None, *, widened: bool = False) -> _Found:
             allowed = (allowed_ids(table_of(self.index), window, request.sources)
                        if window is not None else None)
+            where = where_of(window, request.sources) if window is not None else None
             passages = retrieve(self.index, query, qvec if request.mode != "lexical" else None, k=request.k,
-                                mode=request.mode, fusion=self.fusion, allowed=allowed)
+                                mode=request.mode, fusion=self.fusion, allowed=allowed, where=where)
             cands = candidates(self.index, query, qvec, passages, params=self.params)
             return _Found(passages, cands, self._described(window, request, allowed, widened=widened))
 

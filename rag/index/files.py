@@ -14,10 +14,11 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from rag.config import StoreSpec
 from rag.errors import IndexCorruptError, IndexMismatchError, IndexWriteError
-from rag.index import bm25, disk
-from rag.index.bm25 import LexicalIndex
-from rag.index.vectors import FaissStore, VectorStore
+from rag.index import bm25, disk, stores
+from rag.index.bm25 import Lexical
+from rag.index.vectors import VectorStore
 from rag.ingest.corpus import fingerprint
 from rag.records import Document, Passage
 from rag.text.chunk import ChunkSettings
@@ -46,7 +47,7 @@ class Contents(NamedTuple):
     sentence_keys: list[SentenceKey]
     sentence_vectors: np.ndarray
     store: VectorStore
-    lexical: LexicalIndex | None  # None when saved by another version of the tokenizer: rebuild it
+    lexical: Lexical | None  # None when saved by another version of the tokenizer: rebuild it
 
 
 def write(folder: Path, contents: Contents, manifest: Mapping[str, Any]) -> None:
@@ -105,9 +106,10 @@ def _header(folder: Path, manifest: Mapping[str, Any]) -> tuple[str, int, ChunkS
         raise IndexCorruptError(f"{folder / disk.MANIFEST} has a malformed field ({exc!r}); {disk.REBUILD}") from exc
 
 
-def read(index_dir: Path, folder: Path, *, verify: bool) -> Contents:
+def read(index_dir: Path, folder: Path, *, verify: bool, store: StoreSpec | None = None) -> Contents:
     """The contents of the generation `folder` of `index_dir`, every file checked against the manifest
-    (checksums too with `verify`). IndexMismatchError for another format version, IndexCorruptError for damage."""
+    (checksums too with `verify`). IndexMismatchError for another format version or another `store` than the
+    index's, IndexCorruptError for damage."""
     manifest = disk.read_manifest(folder, verify=verify)
     if manifest.get("format_version") != FORMAT_VERSION:
         raise IndexMismatchError(
@@ -115,19 +117,19 @@ def read(index_dir: Path, folder: Path, *, verify: bool) -> Contents:
             f"rag reads {FORMAT_VERSION}; rebuild it with `rag index --rebuild`"
         )
     documents, passages, keys, vectors = _read_rows(folder)
-    model, dim, chunking, next_id, corpus, kind = _header(folder, manifest)
+    model, dim, chunking, next_id, corpus, _kind = _header(folder, manifest)
     if {d: fingerprint(doc) for d, doc in documents.items()} != dict(manifest.get("documents") or {}):
         raise IndexCorruptError(f"the documents in {folder} do not match the fingerprints in its manifest")
     try:
         sentence_vectors = vectors.reshape(-1, dim)
     except ValueError as exc:
         raise IndexCorruptError(f"cannot read the index in {folder}: {exc}") from exc
-    store = FaissStore.load(folder, dim=dim, kind=kind)
-    if len(store) != len(passages):
-        raise IndexCorruptError(f"{folder}: {len(store)} vectors for {len(passages)} passages")
-    # A BM25 index tokenized by another version of `terms()` is rebuilt by the caller: cheap, and never mixed.
-    lexical = LexicalIndex.load(folder) if manifest.get("lexical_version") == bm25.VERSION else None
-    return Contents(model, dim, chunking, next_id, corpus, documents, passages, keys, sentence_vectors, store, lexical)
+    # A BM25 index tokenized by another version of `terms()` comes back None, rebuilt by the caller: never mixed.
+    vectors_store, lexical = stores.load(folder, manifest, dim=dim, model=model, spec=store or StoreSpec())
+    if len(vectors_store) != len(passages):
+        raise IndexCorruptError(f"{folder}: {len(vectors_store)} vectors for {len(passages)} passages")
+    return Contents(model, dim, chunking, next_id, corpus, documents, passages, keys, sentence_vectors,
+                    vectors_store, lexical)
 
 
 def manifest_fields(contents: Contents, saved_at: str) -> dict[str, Any]:
@@ -137,7 +139,7 @@ def manifest_fields(contents: Contents, saved_at: str) -> dict[str, Any]:
         "model": contents.model,
         "dim": contents.dim,
         "chunking": {"max_tokens": contents.chunking.max_tokens, "overlap": contents.chunking.overlap},
-        "store": {"kind": contents.store.kind},
+        "store": stores.entry(contents.store),
         "lexical_version": bm25.VERSION,
         "next_id": contents.next_id,
         "corpus": list(contents.corpus),

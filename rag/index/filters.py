@@ -112,6 +112,32 @@ def allowed_ids(
     return mask
 
 
+class Where(NamedTuple):
+    """The selection `allowed_ids` makes, as conditions on a passage's own fields (`passage_fields`), for a store
+    that filters by payload inside its search (Qdrant): day ordinals and casefolded outlet names."""
+
+    since: int | None  # the article's last day on or after this (an undated article, -1, never is)
+    until: int | None  # the article's first day on or before this (an undated one, -1, always is)
+    sources: tuple[str, ...] | None
+
+
+def where_of(window: TimeWindow | None, sources: Collection[str] | None = None) -> Where | None:
+    """The conditions of `allowed_ids(table, window, sources)`; None exactly when that is None."""
+    bounded = window is not None and (window.since is not None or window.until is not None)
+    if not bounded and not sources:
+        return None
+    since = window.since.toordinal() if window is not None and window.since is not None else None
+    until = window.until.toordinal() if window is not None and window.until is not None else None
+    return Where(since, until, tuple(sorted({s.strip().casefold() for s in sources})) if sources else None)
+
+
+def passage_fields(table: PassageTable, pid: int) -> dict[str, int | str | None]:
+    """The fields `Where` tests, of passage `pid`: its article's first and last day (-1 undated) and outlet."""
+    code = int(table.source[pid])
+    return {"first_day": int(table.first[pid]), "last_day": int(table.last[pid]),
+            "source": table.sources[code].strip().casefold() if code >= 0 else None}
+
+
 def index_sources(index: Indexed) -> tuple[str, ...]:
     """The outlets of an index's articles, sorted (for a chat's outlet filter)."""
     return tuple(sorted({d.source for d in index.documents.values() if d.source}, key=str.casefold))

@@ -10,6 +10,7 @@ the index itself is bounded by a batch, not by the corpus (bench/build_memory.py
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -18,12 +19,15 @@ from pathlib import Path
 
 import numpy as np
 
+from rag.config import StoreSpec
 from rag.embed.model import Embedder
-from rag.errors import IndexCorruptError, IndexMismatchError
+from rag.errors import IndexCorruptError, IndexMismatchError, RagError
 from rag.index import bm25, disk, files
 from rag.index.batches import BuildProgress, Chunked, SentenceRows
-from rag.index.bm25 import LexicalIndex
+from rag.index.bm25 import Lexical, LexicalIndex
 from rag.index.files import SENTENCE_DTYPE, SentenceKey
+from rag.index.filters import build_table
+from rag.index.qdrant import QdrantStore
 from rag.index.vectors import FaissStore, VectorStore
 from rag.ingest.corpus import fingerprint
 from rag.records import Document, Passage
@@ -66,26 +70,30 @@ class Index:
     sentence_vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
     next_id: int = 0
     corpus: tuple[str, ...] = ()
-    lexical: LexicalIndex | None = None
+    lexical: Lexical | None = None
     lexical_rebuilt: bool = False  # loaded with a BM25 index of another version, rebuilt in memory: save me
     _sentence_row: dict[SentenceKey, int] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def create(cls, embedder: Embedder, *, chunking: ChunkSettings | None = None) -> Index:
+    def create(
+        cls, embedder: Embedder, *, chunking: ChunkSettings | None = None, store: VectorStore | None = None
+    ) -> Index:
+        """An empty index for `embedder`'s vectors, kept in `store` (default: a new FaissStore)."""
         chunking = chunking or ChunkSettings(max_tokens=min(128, embedder.max_tokens))
         if chunking.max_tokens > embedder.max_tokens:
             raise ValueError(
                 f"passages of {chunking.max_tokens} tokens would be truncated by {embedder.name}, "
                 f"which reads at most {embedder.max_tokens}"
             )
-        return cls(
+        index = cls(
             model=embedder.name,
             dim=embedder.dim,
             chunking=chunking,
-            store=FaissStore(embedder.dim),
+            store=store if store is not None else FaissStore(embedder.dim),
             sentence_vectors=np.zeros((0, embedder.dim), SENTENCE_DTYPE),
-            lexical=LexicalIndex.build([], []),
         )
+        index._rebuild_lexical()
+        return index
 
     # -- reading ---------------------------------------------------------------------------------------
     def sentence_vector_rows(self, keys: Sequence[tuple[str, int, int]]) -> np.ndarray:
@@ -246,7 +254,10 @@ class Index:
             p = self.passages[pid]
             fields = bm25.field_text(self.documents[p.doc_id]) if first[p.doc_id] == pid else ""
             texts.append(f"{p.text}\n{fields}" if fields else p.text)
-        self.lexical = LexicalIndex.build(texts, pids)
+        if isinstance(self.store, QdrantStore):  # BM25 is the store's sparse vectors, beside the filters' fields
+            self.lexical = self.store.index_terms(texts, pids, build_table(self.passages, self.documents))
+        else:
+            self.lexical = LexicalIndex.build(texts, pids)
 
     # -- disk ------------------------------------------------------------------------------------------
     def contents(self) -> files.Contents:
@@ -266,29 +277,35 @@ class Index:
         contents = self.contents()
         with disk.write_generation(index_dir, check=partial(self._check_saved, index_dir)) as folder:
             files.write(folder, contents, files.manifest_fields(contents, time.strftime("%Y-%m-%dT%H:%M:%S%z")))
+        if isinstance(self.store, QdrantStore):  # collections no generation needs now; else left to the next save
+            with contextlib.suppress(RagError):
+                self.store.prune()
         return disk.current_generation(index_dir)
 
     def _check_saved(self, index_dir: Path, gen: Path) -> None:
         """Read the generation just written back, verifying every checksum, and compare it with this index."""
-        back = files.read(index_dir, gen, verify=True)
+        spec = self.store.spec if isinstance(self.store, QdrantStore) else StoreSpec()
+        back = files.read(index_dir, gen, verify=True, store=spec)
         ours = (self.model, self.next_id, len(self.documents), len(self.passages), len(self.sentence_keys))
         theirs = (back.model, back.next_id, len(back.documents), len(back.passages), len(back.sentence_keys))
         if ours != theirs or len(back.store) != len(self.store):
             raise IndexCorruptError(f"{gen} does not hold the index that was saved")
 
     @classmethod
-    def load(cls, index_dir: str | Path, *, verify: bool = True) -> Index:
-        """Load the live generation of `index_dir`, checking the format version and every file's checksum."""
+    def load(cls, index_dir: str | Path, *, verify: bool = True, store: StoreSpec | None = None) -> Index:
+        """Load the live generation of `index_dir`, checking the format version and every file's checksum.
+        `store` connects to the index's store (a server's address and key); IndexMismatchError if it names
+        another kind than the index's."""
         index_dir = Path(index_dir)
         gen = disk.current_generation(index_dir)
         try:
-            contents = files.read(index_dir, gen, verify=verify)
+            contents = files.read(index_dir, gen, verify=verify, store=store)
         except IndexCorruptError:
             # A writer may have switched to a new generation and pruned this one while it was being read:
             # that is a race, not damage, and the new generation is read instead.
             if disk.current_generation(index_dir) == gen:
                 raise
-            contents = files.read(index_dir, disk.current_generation(index_dir), verify=verify)
+            contents = files.read(index_dir, disk.current_generation(index_dir), verify=verify, store=store)
         index = cls(**contents._asdict(), _sentence_row={k: i for i, k in enumerate(contents.sentence_keys)})
         if index.lexical is None:
             index._rebuild_lexical()

@@ -1,0 +1,345 @@
+"""Qdrant as the index's store: passage vectors, BM25 terms and the fields the date and outlet filters read, in
+one Qdrant collection per generation (issue 12). `rag.index.stores` picks it by URI (`rag.config.StoreSpec`):
+"qdrant:PATH" is Qdrant's embedded local mode (pure Python, one process at a time: tests, small archives),
+"http(s)://HOST:PORT" a server or cluster.
+
+Generations. A saved collection is never changed: the first change after loading one goes to a new collection
+(named `PREFIX-PID-RANDOM`) that starts as its copy (copy-on-write), and the generation's manifest records the
+collection it was saved with. So a failed build leaves the live collection as it was, and a reader never sees
+a half-written one. After a save, the collections of this index folder other than the new live one and the one
+before it (which readers loaded before the switch may still search) are dropped.
+
+BM25. The sparse vectors hold our own terms (`rag.text.terms`) over a vocabulary saved with the generation, and
+bm25s's weights: a passage's value for a term is the BM25 term-frequency part, a query's is the term's IDF times
+its count. Their dot product is bm25s's score, so lexical results are the same with either store. IDF is
+computed here, not by Qdrant: a server counts deleted points in its IDF until it optimises its segments.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import hashlib
+import json
+import os
+import socket
+import threading
+import uuid
+import weakref
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag.config import StoreSpec
+from rag.errors import IndexCorruptError, IndexMismatchError, MissingDependencyError, RagError, StoreError
+from rag.index.bm25 import K1, B
+from rag.index.filters import PassageTable, Where, passage_fields
+from rag.records import Hits
+from rag.text.terms import terms
+
+DENSE, SPARSE = "dense", "bm25"
+TERMS_FILE = "qdrant_terms.json"
+_BATCH = 256  # points per request: a few hundred KB of JSON at 384 dimensions
+_TIMEOUT = 10  # seconds a server request may take before it is reported unreachable
+_clients: dict[tuple[str, str | None], _Client] = {}
+_clients_lock = threading.Lock()
+_stages: set[str] = set()  # collections this process made and has not saved or dropped: never pruned
+
+
+def _models() -> Any:
+    try:
+        from qdrant_client import models
+    except ImportError as exc:
+        raise MissingDependencyError("a Qdrant store needs qdrant-client: pip install 'rag-news[qdrant]'") from exc
+    return models
+
+
+class _Client:
+    """One QdrantClient per store per process (local mode locks its folder against a second client), every
+    call's failure turned into StoreError naming the URI."""
+
+    def __init__(self, spec: StoreSpec) -> None:
+        assert spec.uri is not None
+        self.uri = spec.uri
+        self.local = spec.uri.startswith("qdrant:")
+        # Local mode is plain Python objects: one call at a time (the chat answers from several threads).
+        self._lock: contextlib.AbstractContextManager[Any] = (threading.RLock() if self.local
+                                                              else contextlib.nullcontext())
+        _models()
+        from qdrant_client import QdrantClient
+
+        with self._errors("open"):
+            self.raw = (QdrantClient(path=self.uri.removeprefix("qdrant:")) if self.local
+                        else QdrantClient(url=self.uri, api_key=spec.api_key, timeout=_TIMEOUT))
+
+    def __call__(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        with self._lock, self._errors(method.replace("_", " ")):
+            return getattr(self.raw, method)(*args, **kwargs)
+
+    @contextlib.contextmanager
+    def _errors(self, what: str) -> Iterator[None]:
+        try:
+            yield
+        except RagError:
+            raise
+        except Exception as exc:  # qdrant-client raises ValueError, RuntimeError, its own and httpx's exceptions
+            raise StoreError(_explain(self.uri, what, exc)) from exc
+
+
+def _explain(uri: str, what: str, exc: Exception) -> str:
+    status = getattr(exc, "status_code", None)
+    reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+    if status in (401, 403):
+        return (f"the Qdrant server at {uri} refused the API key (HTTP {status}): set QDRANT_API_KEY to a key it "
+                "accepts")
+    if "already accessed" in reason:
+        return (f"the Qdrant store {uri} is open in another process: local mode serves one process at a time; "
+                "stop that one, or run a Qdrant server (docs/scale.md)")
+    if type(exc).__name__ == "ResponseHandlingException" or isinstance(exc, OSError):
+        return f"cannot reach the Qdrant server at {uri} ({reason})"
+    return f"the Qdrant store at {uri} failed to {what} ({reason})"
+
+
+def client(spec: StoreSpec) -> _Client:
+    assert spec.uri is not None
+    key = (spec.uri, None if spec.uri.startswith("qdrant:") else spec.api_key)
+    with _clients_lock:
+        if not _clients:  # closed before exit: a client closed by the garbage collector at exit prints errors
+            atexit.register(release)
+        if key not in _clients:
+            _clients[key] = _Client(spec)
+        return _clients[key]
+
+
+def release(uri: str | None = None) -> None:
+    """Close this process's clients of `uri` (all by default): local mode unlocks its folder for another process."""
+    with _clients_lock:
+        for key in [k for k in _clients if uri is None or k[0] == uri]:
+            with contextlib.suppress(Exception):
+                _clients.pop(key).raw.close()
+
+
+def prefix_for(index_dir: Path) -> str:
+    """The prefix of an index folder's collections: one server can hold many indexes' collections."""
+    where = f"{socket.gethostname()}:{Path(index_dir).resolve()}"
+    return "rag-" + hashlib.sha256(where.encode()).hexdigest()[:12]
+
+
+class QdrantStore:
+    """Passage vectors in one Qdrant collection (with BM25 terms and filter fields once `index_terms` ran)."""
+
+    kind = "qdrant"
+
+    def __init__(self, spec: StoreSpec, collection: str, *, prefix: str, dim: int, model: str) -> None:
+        self.spec, self.collection, self.prefix, self.dim, self.model = spec, collection, prefix, dim, model
+        self.base: str | None = None  # the saved collection this one was copied from
+        self._client = client(spec)
+        self._sealed = True  # saved (maybe live): a change goes to a copy
+
+    @classmethod
+    def create(cls, spec: StoreSpec, *, index_dir: Path, dim: int, model: str) -> QdrantStore:
+        """An empty store in a new collection of `index_dir`'s."""
+        store = cls(spec, "", prefix=prefix_for(index_dir), dim=dim, model=model)
+        store._new_collection()
+        return store
+
+    @classmethod
+    def open(cls, spec: StoreSpec, collection: str, *, prefix: str, dim: int, model: str) -> QdrantStore:
+        """The saved `collection`, checked to hold `dim`-dimensional vectors of `model`."""
+        store = cls(spec, collection, prefix=prefix, dim=dim, model=model)
+        if not store._client("collection_exists", collection):
+            raise IndexCorruptError(f"the Qdrant store at {spec.uri} has no collection {collection}, which the "
+                                    "index was saved with; rebuild it with `rag index --rebuild`")
+        config = store._client("get_collection", collection).config
+        size, built_with = config.params.vectors[DENSE].size, (config.metadata or {}).get("model")
+        if size != dim or built_with != model:
+            raise IndexMismatchError(
+                f"collection {collection} at {spec.uri} holds {size}-dimensional vectors of {built_with!r}; the "
+                f"index expects {dim} of {model!r}: rebuild it with `rag index --rebuild --store {spec.uri}`")
+        return store
+
+    def _new_collection(self) -> None:
+        m = _models()
+        name = f"{self.prefix}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        # Dot product on unit vectors: the same scores as FAISS's inner product.
+        self._client("create_collection", name, vectors_config={DENSE: m.VectorParams(size=self.dim,
+                     distance=m.Distance.DOT)}, sparse_vectors_config={SPARSE: m.SparseVectorParams()},
+                     metadata={"model": self.model, "dim": self.dim, "prefix": self.prefix})
+        _stages.add(name)
+        weakref.finalize(self, _stages.discard, name)
+        if not self._client.local:  # a server filters on indexed payload fields fast; local mode ignores them
+            for key, schema in (("first_day", "INTEGER"), ("last_day", "INTEGER"), ("source", "KEYWORD")):
+                self._client("create_payload_index", name, key, getattr(m.PayloadSchemaType, schema))
+        self.collection, self._sealed = name, False
+
+    def _writable(self) -> None:
+        """Copy-on-write: the first change to a saved collection goes to a new copy of it."""
+        if not self._sealed:
+            return
+        m, old, offset = _models(), self.collection, None
+        self._new_collection()
+        while True:
+            points, offset = self._client("scroll", old, limit=_BATCH, offset=offset, with_vectors=True,
+                                          with_payload=True)
+            if points:
+                self._upsert([m.PointStruct(id=p.id, vector=p.vector, payload=p.payload) for p in points])
+            if offset is None:
+                break
+        self.base = old
+
+    def _upsert(self, points: list[Any]) -> None:
+        self._client("upsert", self.collection, points=points, wait=True)
+
+    def __len__(self) -> int:
+        return int(self._client("count", self.collection, exact=True).count)
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if vectors.ndim != 2 or vectors.shape[1] != self.dim:
+            raise ValueError(f"expected vectors of shape (n, {self.dim}), got {vectors.shape}")
+        if not len(vectors):
+            return
+        m, ids = _models(), np.asarray(ids, dtype=np.int64)
+        self._writable()
+        for s in range(0, len(ids), _BATCH):
+            self._upsert([m.PointStruct(id=int(i), vector={DENSE: v.tolist()})
+                          for i, v in zip(ids[s:s + _BATCH], vectors[s:s + _BATCH], strict=True)])
+
+    def remove(self, ids: Iterable[int]) -> None:
+        drop = [int(i) for i in ids]
+        if drop:
+            self._writable()
+            self._client("delete", self.collection, points_selector=_models().PointIdsList(points=drop), wait=True)
+
+    def search(
+        self, queries: np.ndarray, k: int, *, allowed: np.ndarray | None = None, where: Where | None = None
+    ) -> Hits:
+        q = np.atleast_2d(np.asarray(queries, dtype=np.float32))
+        rows = [self.query(row.tolist(), DENSE, k, allowed=allowed, where=where) for row in q]
+        width = max((len(r.ids) for r in rows), default=0)
+        ids, scores = np.full((len(q), width), -1, np.int64), np.zeros((len(q), width), np.float32)
+        for i, r in enumerate(rows):
+            ids[i, :len(r.ids)], scores[i, :len(r.ids)] = r.ids, r.scores
+        return Hits(ids, scores)
+
+    def query(self, vector: Any, using: str, k: int, *, allowed: np.ndarray | None, where: Where | None) -> Hits:
+        """The best `k` points for one query vector of `using`, filtered inside Qdrant."""
+        if k < 1 or (where is None and allowed is not None and not allowed.any()):
+            return Hits(np.zeros(0, np.int64), np.zeros(0, np.float32))
+        found = self._client("query_points", self.collection, query=vector, using=using, limit=k,
+                             query_filter=_filter(where, allowed), with_payload=False).points
+        return Hits(np.array([p.id for p in found], np.int64), np.array([p.score for p in found], np.float32))
+
+    def save(self, folder: Path) -> list[str]:
+        """Seal the collection: the manifest names it (`rag.index.stores.entry`); a later change goes to a copy."""
+        self._sealed = True
+        return []
+
+    def index_terms(self, texts: Sequence[str], ids: Sequence[int], table: PassageTable) -> QdrantTerms:
+        """BM25 over `texts` (passages `ids`) and the filters' fields, written for every passage: the corpus's
+        statistics (average length) change with every update, as bm25s's index does."""
+        m = _models()
+        tokens = [terms(t) or ["\x00"] for t in texts]  # bm25s's stand-in for a passage without terms
+        vocab = {t: i for i, t in enumerate(sorted({t for toks in tokens for t in toks}))}
+        df = np.zeros(len(vocab), np.int64)
+        avg = float(np.mean([len(toks) for toks in tokens])) if tokens else 1.0
+        self._writable()
+        ops = []
+        for pid, toks in zip(ids, tokens, strict=True):
+            counts = Counter(toks)
+            tf = np.array(list(counts.values()), np.float64)
+            index = [vocab[t] for t in counts]
+            df[index] += 1
+            weights = tf / (tf + K1 * (1 - B + B * len(toks) / avg))
+            ops.append(m.UpdateVectorsOperation(update_vectors=m.UpdateVectors(points=[m.PointVectors(
+                id=int(pid), vector={SPARSE: m.SparseVector(indices=index, values=weights.tolist())})])))
+            ops.append(m.OverwritePayloadOperation(overwrite_payload=m.SetPayload(
+                payload=passage_fields(table, int(pid)), points=[int(pid)])))
+        for s in range(0, len(ops), _BATCH):
+            self._client("batch_update_points", self.collection, update_operations=ops[s:s + _BATCH], wait=True)
+        return QdrantTerms(self, vocab, df, len(ids))
+
+    def prune(self) -> list[str]:
+        """Drop this index's collections no generation needs: all but the live one, the one before it and those
+        other live processes are building. Return their names."""
+        keep = {self.collection, self.base, *_stages}
+        dropped = []
+        for c in self._client("get_collections").collections:
+            parts = c.name.removeprefix(self.prefix + "-").split("-")
+            if not c.name.startswith(self.prefix + "-") or c.name in keep or len(parts) != 2:
+                continue
+            if parts[0].isdigit() and int(parts[0]) != os.getpid() and _alive(int(parts[0])):
+                continue
+            self._client("delete_collection", c.name)
+            dropped.append(c.name)
+        return dropped
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError as exc:
+        return exc.errno == 1  # EPERM: alive, someone else's
+    return True
+
+
+def _filter(where: Where | None, allowed: np.ndarray | None) -> Any:
+    """The question's date and outlet limits as a Qdrant filter: payload conditions from `where`; without it,
+    the `allowed` passage ids (still inside the search, never discarding results afterwards)."""
+    m = _models()
+    if where is not None:
+        must = []
+        if where.since is not None:
+            must.append(m.FieldCondition(key="last_day", range=m.Range(gte=where.since)))
+        if where.until is not None:
+            must.append(m.FieldCondition(key="first_day", range=m.Range(lte=where.until)))
+        if where.sources is not None:
+            must.append(m.FieldCondition(key="source", match=m.MatchAny(any=list(where.sources))))
+        return m.Filter(must=must)
+    if allowed is not None:
+        return m.Filter(must=[m.HasIdCondition(has_id=np.flatnonzero(allowed).tolist())])
+    return None
+
+
+class QdrantTerms:
+    """The lexical side of a Qdrant store (`rag.index.bm25.Lexical`): our terms' vocabulary and document
+    frequencies, kept with the generation; the sparse vectors they index are in the collection."""
+
+    def __init__(self, store: QdrantStore, vocab: dict[str, int], df: np.ndarray, n: int) -> None:
+        self.store, self.vocab, self.df, self.n = store, vocab, df, n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def idf(self, query_terms: Sequence[str]) -> np.ndarray:
+        """As `LexicalIndex.idf`: bm25s's IDF, unknown terms getting the highest."""
+        df = np.array([self.df[self.vocab[t]] if t in self.vocab else 0 for t in query_terms], np.float64)
+        n = max(self.n, 1)
+        return np.log(1 + (n - df + 0.5) / (df + 0.5))
+
+    def search(self, query: str, k: int, *, allowed: np.ndarray | None = None, where: Where | None = None) -> Hits:
+        """The best `k` passages by BM25 (as `LexicalIndex.search`), filtered inside Qdrant."""
+        counts = Counter(t for t in terms(query) if t in self.vocab)
+        if not counts:
+            return Hits(np.zeros(0, np.int64), np.zeros(0, np.float32))
+        # bm25s adds a repeated query term's score once per repetition: the weight is IDF times the count.
+        weights = self.idf(list(counts)) * np.array(list(counts.values()), np.float64)
+        vector = _models().SparseVector(indices=[self.vocab[t] for t in counts], values=weights.tolist())
+        return self.store.query(vector, SPARSE, k, allowed=allowed, where=where)
+
+    def save(self, folder: Path) -> list[str]:
+        body = {"terms": sorted(self.vocab, key=self.vocab.__getitem__), "df": self.df.tolist(), "n": self.n}
+        (folder / TERMS_FILE).write_text(json.dumps(body, ensure_ascii=False), encoding="utf-8")
+        return [TERMS_FILE]
+
+    @classmethod
+    def load(cls, folder: Path, store: QdrantStore) -> QdrantTerms:
+        try:
+            body = json.loads((folder / TERMS_FILE).read_text(encoding="utf-8"))
+            vocab = {t: i for i, t in enumerate(body["terms"])}
+            return cls(store, vocab, np.asarray(body["df"], np.int64), int(body["n"]))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise IndexCorruptError(f"cannot read the BM25 terms in {folder / TERMS_FILE}: {exc}") from exc

@@ -1,0 +1,72 @@
+"""Which store an index keeps its passage vectors and BM25 in, chosen by URI (`rag.config.StoreSpec`): FAISS
+and bm25s files inside the generation folder (the default), or a Qdrant collection (`rag.index.qdrant`).
+
+A generation's manifest says which ("store": {"kind": "flat"} for FAISS; {"kind": "qdrant", "uri", "collection",
+"prefix"} for Qdrant); `rag.index.files` writes and reads that entry through here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from rag.config import StoreSpec
+from rag.errors import IndexCorruptError, IndexError_, IndexMismatchError
+from rag.index import bm25, disk
+from rag.index.bm25 import Lexical, LexicalIndex
+from rag.index.qdrant import QdrantStore, QdrantTerms
+from rag.index.vectors import FaissStore, VectorStore
+
+
+def new_store(spec: StoreSpec, *, index_dir: Path, dim: int, model: str) -> VectorStore:
+    """An empty store of the kind `spec` names (FAISS when it names none) for a new index of `index_dir`."""
+    if spec.kind == "qdrant":
+        return QdrantStore.create(spec, index_dir=index_dir, dim=dim, model=model)
+    return FaissStore(dim)
+
+
+def entry(store: VectorStore) -> dict[str, Any]:
+    """The manifest's "store" field for `store` (a server's API key is never written)."""
+    if isinstance(store, QdrantStore):
+        return {"kind": "qdrant", "uri": store.spec.uri, "collection": store.collection, "prefix": store.prefix}
+    return {"kind": store.kind}
+
+
+def spec_of(index_dir: Path, spec: StoreSpec) -> StoreSpec:
+    """`spec`, or when it names no store, the store of the live index in `index_dir` (if any): a rebuild keeps
+    the store it had unless told otherwise."""
+    if spec.kind is not None or not disk.exists(index_dir):
+        return spec
+    try:
+        stored = disk.read_manifest(disk.current_generation(index_dir), verify=False).get("store") or {}
+    except IndexError_:
+        return spec
+    return StoreSpec(stored["uri"], spec.api_key) if stored.get("kind") == "qdrant" and stored.get("uri") else spec
+
+
+def load(
+    folder: Path, manifest: Mapping[str, Any], *, dim: int, model: str, spec: StoreSpec
+) -> tuple[VectorStore, Lexical | None]:
+    """The store and BM25 of the generation `folder`; the BM25 is None when saved by another version of the
+    tokenizer (the caller rebuilds it). IndexMismatchError when `spec` names another kind of store."""
+    stored = manifest["store"]
+    kind = str(stored["kind"])
+    qdrant = kind == "qdrant"
+    if spec.kind is not None and spec.kind != ("qdrant" if qdrant else "faiss"):
+        raise IndexMismatchError(
+            f"the index in {folder.parent} keeps its vectors in {stored.get('uri') if qdrant else 'faiss'}, not "
+            f"{spec.uri}; rebuild it there with `rag index --rebuild --store {spec.uri}`")
+    same_terms = manifest.get("lexical_version") == bm25.VERSION
+    if not qdrant:
+        return FaissStore.load(folder, dim=dim, kind=kind), LexicalIndex.load(folder) if same_terms else None
+    if not same_terms:  # rebuilding its terms would write to the store: a reader must not
+        raise IndexMismatchError(f"the index in {folder.parent} was tokenized by another version of rag; rebuild "
+                                 "it with `rag index --rebuild`")
+    try:
+        where = spec if spec.kind == "qdrant" else StoreSpec(str(stored["uri"]), spec.api_key)
+        store = QdrantStore.open(where, str(stored["collection"]), prefix=str(stored["prefix"]), dim=dim,
+                                 model=model)
+    except KeyError as exc:
+        raise IndexCorruptError(f"{folder / disk.MANIFEST} has no Qdrant {exc}; {disk.REBUILD}") from exc
+    return store, QdrantTerms.load(folder, store)
