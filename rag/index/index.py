@@ -22,7 +22,7 @@ import numpy as np
 from rag.config import StoreSpec
 from rag.embed.model import Embedder
 from rag.errors import IndexCorruptError, IndexMismatchError, RagError
-from rag.index import bm25, disk, files
+from rag.index import bm25, disk, files, stores
 from rag.index.batches import BuildProgress, Chunked, SentenceRows
 from rag.index.bm25 import Lexical, LexicalIndex
 from rag.index.files import SENTENCE_DTYPE, SentenceKey
@@ -275,11 +275,12 @@ class Index:
         if isinstance(self.store, FaissStore):  # [perf, issue 5] exact when small, ivf-sq8 when large
             self.store = self.store.resized()
         contents = self.contents()
+        previous = stores.live_collection(index_dir) if isinstance(self.store, QdrantStore) else None
         with disk.write_generation(index_dir, check=partial(self._check_saved, index_dir)) as folder:
             files.write(folder, contents, files.manifest_fields(contents, time.strftime("%Y-%m-%dT%H:%M:%S%z")))
         if isinstance(self.store, QdrantStore):  # collections no generation needs now; else left to the next save
             with contextlib.suppress(RagError):
-                self.store.prune()
+                self.store.prune(previous)
         return disk.current_generation(index_dir)
 
     def _check_saved(self, index_dir: Path, gen: Path) -> None:

@@ -73,7 +73,8 @@ class _Client:
 
         with self._errors("open"):
             self.raw = (QdrantClient(path=self.uri.removeprefix("qdrant:")) if self.local
-                        else QdrantClient(url=self.uri, api_key=spec.api_key, timeout=_TIMEOUT))
+                        else QdrantClient(url=self.uri, api_key=spec.api_key, timeout=_TIMEOUT,
+                                          check_compatibility=False))  # a failed check only warns; calls say
 
     def __call__(self, method: str, *args: Any, **kwargs: Any) -> Any:
         with self._lock, self._errors(method.replace("_", " ")):
@@ -262,10 +263,10 @@ class QdrantStore:
             self._client("batch_update_points", self.collection, update_operations=ops[s:s + _BATCH], wait=True)
         return QdrantTerms(self, vocab, df, len(ids))
 
-    def prune(self) -> list[str]:
-        """Drop this index's collections no generation needs: all but the live one, the one before it and those
-        other live processes are building. Return their names."""
-        keep = {self.collection, self.base, *_stages}
+    def prune(self, previous: str | None = None) -> list[str]:
+        """Drop this index's collections no generation needs: all but the live one, the one before it (`previous`,
+        by default the one this was copied from) and those live processes are building. Return their names."""
+        keep = {self.collection, previous or self.base, *_stages}
         dropped = []
         for c in self._client("get_collections").collections:
             parts = c.name.removeprefix(self.prefix + "-").split("-")

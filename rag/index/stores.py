@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.config import StoreSpec
-from rag.errors import IndexCorruptError, IndexError_, IndexMismatchError
+from rag.errors import IndexCorruptError, IndexError_, IndexMismatchError, RagError
 from rag.index import bm25, disk
 from rag.index.bm25 import Lexical, LexicalIndex
 from rag.index.qdrant import QdrantStore, QdrantTerms
@@ -22,6 +22,9 @@ from rag.index.vectors import FaissStore, VectorStore
 def new_store(spec: StoreSpec, *, index_dir: Path, dim: int, model: str) -> VectorStore:
     """An empty store of the kind `spec` names (FAISS when it names none) for a new index of `index_dir`."""
     if spec.kind == "qdrant":
+        if spec.uri == f"qdrant:{Path(index_dir).resolve()}":  # both lock the folder with a file named .lock
+            raise RagError(f"the Qdrant store {spec.uri} cannot be the index folder itself: name a folder of its own "
+                           f"(qdrant:{Path(index_dir) / 'qdrant'}, say)")
         return QdrantStore.create(spec, index_dir=index_dir, dim=dim, model=model)
     return FaissStore(dim)
 
@@ -43,6 +46,15 @@ def spec_of(index_dir: Path, spec: StoreSpec) -> StoreSpec:
     except IndexError_:
         return spec
     return StoreSpec(stored["uri"], spec.api_key) if stored.get("kind") == "qdrant" and stored.get("uri") else spec
+
+
+def live_collection(index_dir: Path) -> str | None:
+    """The Qdrant collection of the live generation of `index_dir`, if it has one."""
+    try:
+        stored = disk.read_manifest(disk.current_generation(index_dir), verify=False).get("store") or {}
+    except IndexError_:
+        return None
+    return str(stored["collection"]) if stored.get("kind") == "qdrant" and "collection" in stored else None
 
 
 def load(
