@@ -139,6 +139,11 @@ class QdrantStore:
         self.base: str | None = None  # the saved collection this one was copied from
         self._client = client(spec)
         self._sealed = True  # saved (maybe live): a change goes to a copy
+        # Changes not written yet (`_flush`, `index_terms`): the collection to copy the kept points from, vectors
+        # added and ids removed since.
+        self._source: str | None = None
+        self._pending: dict[int, np.ndarray] = {}
+        self._removed: set[int] = set()
 
     @classmethod
     def create(cls, spec: StoreSpec, *, index_dir: Path, dim: int, model: str) -> QdrantStore:
@@ -177,43 +182,62 @@ class QdrantStore:
         self.collection, self._sealed = name, False
 
     def _writable(self) -> None:
-        """Copy-on-write: the first change to a saved collection goes to a new copy of it."""
-        if not self._sealed:
-            return
-        m, old, offset = _models(), self.collection, None
-        self._new_collection()
+        """Copy-on-write: the first change to a saved collection goes to a new one, filled from it lazily."""
+        if self._sealed:
+            self.base = self._source = self.collection
+            self._new_collection()
+
+    def _pages(self, name: str, vectors: Any = True) -> Iterator[list[Any]]:
+        offset = None
         while True:
-            points, offset = self._client("scroll", old, limit=_BATCH, offset=offset, with_vectors=True,
-                                          with_payload=True)
-            if points:
-                self._upsert([m.PointStruct(id=p.id, vector=p.vector, payload=p.payload) for p in points])
+            points, offset = self._client("scroll", name, limit=_BATCH, offset=offset, with_vectors=vectors,
+                                          with_payload=vectors is True)
+            yield points
             if offset is None:
-                break
-        self.base = old
+                return
 
     def _upsert(self, points: list[Any]) -> None:
-        self._client("upsert", self.collection, points=points, wait=True)
+        for s in range(0, len(points), _BATCH):
+            self._client("upsert", self.collection, points=points[s:s + _BATCH], wait=True)
+
+    def _flush(self) -> None:
+        """Write what is waiting (the saved points still to copy, added vectors, removals) as it is. An update
+        never needs this: `index_terms` writes every point once, with its terms (local mode commits each point
+        to SQLite: writing a point twice doubles the build)."""
+        if self._source is None and not self._pending and not self._removed:
+            return
+        m = _models()
+        if self._source is not None:
+            for page in self._pages(self._source):
+                self._upsert([m.PointStruct(id=p.id, vector=p.vector, payload=p.payload) for p in page
+                              if p.id not in self._removed and p.id not in self._pending])
+        self._upsert([m.PointStruct(id=i, vector={DENSE: v.tolist()}) for i, v in self._pending.items()])
+        if self._removed:
+            self._client("delete", self.collection, points_selector=m.PointIdsList(points=sorted(self._removed)),
+                         wait=True)
+        self._source, self._pending, self._removed = None, {}, set()
 
     def __len__(self) -> int:
+        self._flush()
         return int(self._client("count", self.collection, exact=True).count)
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         vectors = np.asarray(vectors, dtype=np.float32)
         if vectors.ndim != 2 or vectors.shape[1] != self.dim:
             raise ValueError(f"expected vectors of shape (n, {self.dim}), got {vectors.shape}")
-        if not len(vectors):
-            return
-        m, ids = _models(), np.asarray(ids, dtype=np.int64)
-        self._writable()
-        for s in range(0, len(ids), _BATCH):
-            self._upsert([m.PointStruct(id=int(i), vector={DENSE: v.tolist()})
-                          for i, v in zip(ids[s:s + _BATCH], vectors[s:s + _BATCH], strict=True)])
+        if len(vectors):
+            self._writable()
+            for i, v in zip(np.asarray(ids, dtype=np.int64).tolist(), vectors, strict=True):
+                self._pending[i] = v
+                self._removed.discard(i)
 
     def remove(self, ids: Iterable[int]) -> None:
         drop = [int(i) for i in ids]
         if drop:
             self._writable()
-            self._client("delete", self.collection, points_selector=_models().PointIdsList(points=drop), wait=True)
+            for i in drop:
+                self._pending.pop(i, None)
+            self._removed.update(drop)
 
     def search(
         self, queries: np.ndarray, k: int, *, allowed: np.ndarray | None = None, where: Where | None = None
@@ -230,37 +254,48 @@ class QdrantStore:
         """The best `k` points for one query vector of `using`, filtered inside Qdrant."""
         if k < 1 or (where is None and allowed is not None and not allowed.any()):
             return Hits(np.zeros(0, np.int64), np.zeros(0, np.float32))
+        self._flush()
         found = self._client("query_points", self.collection, query=vector, using=using, limit=k,
                              query_filter=_filter(where, allowed), with_payload=False).points
         return Hits(np.array([p.id for p in found], np.int64), np.array([p.score for p in found], np.float32))
 
     def save(self, folder: Path) -> list[str]:
         """Seal the collection: the manifest names it (`rag.index.stores.entry`); a later change goes to a copy."""
+        self._flush()
         self._sealed = True
         return []
 
     def index_terms(self, texts: Sequence[str], ids: Sequence[int], table: PassageTable) -> QdrantTerms:
-        """BM25 over `texts` (passages `ids`) and the filters' fields, written for every passage: the corpus's
-        statistics (average length) change with every update, as bm25s's index does."""
+        """BM25 over `texts` (passages `ids`, every passage of the index) and the filters' fields, written with
+        each passage's vector as one point: the corpus's statistics (the average length) change with every
+        update, as they do for bm25s, which rebuilds its index too."""
         m = _models()
         tokens = [terms(t) or ["\x00"] for t in texts]  # bm25s's stand-in for a passage without terms
         vocab = {t: i for i, t in enumerate(sorted({t for toks in tokens for t in toks}))}
         df = np.zeros(len(vocab), np.int64)
         avg = float(np.mean([len(toks) for toks in tokens])) if tokens else 1.0
-        self._writable()
-        ops = []
+        sparse = {}
         for pid, toks in zip(ids, tokens, strict=True):
             counts = Counter(toks)
             tf = np.array(list(counts.values()), np.float64)
             index = [vocab[t] for t in counts]
             df[index] += 1
             weights = tf / (tf + K1 * (1 - B + B * len(toks) / avg))
-            ops.append(m.UpdateVectorsOperation(update_vectors=m.UpdateVectors(points=[m.PointVectors(
-                id=int(pid), vector={SPARSE: m.SparseVector(indices=index, values=weights.tolist())})])))
-            ops.append(m.OverwritePayloadOperation(overwrite_payload=m.SetPayload(
-                payload=passage_fields(table, int(pid)), points=[int(pid)])))
-        for s in range(0, len(ops), _BATCH):
-            self._client("batch_update_points", self.collection, update_operations=ops[s:s + _BATCH], wait=True)
+            sparse[int(pid)] = m.SparseVector(indices=index, values=weights.tolist())
+
+        def point(pid: int, dense: Any) -> Any:
+            return m.PointStruct(id=pid, vector={DENSE: dense, SPARSE: sparse[pid]},
+                                 payload=passage_fields(table, pid))
+
+        self._writable()
+        source, stale = self._source or self.collection, []
+        for page in self._pages(source, vectors=[DENSE]):  # the vectors kept, read a page at a time
+            self._upsert([point(p.id, p.vector[DENSE]) for p in page if p.id in sparse and p.id not in self._pending])
+            stale += [p.id for p in page if p.id not in sparse and source == self.collection]
+        self._upsert([point(i, v.tolist()) for i, v in self._pending.items() if i in sparse])
+        if stale:
+            self._client("delete", self.collection, points_selector=m.PointIdsList(points=stale), wait=True)
+        self._source, self._pending, self._removed = None, {}, set()
         return QdrantTerms(self, vocab, df, len(ids))
 
     def prune(self, previous: str | None = None) -> list[str]:
