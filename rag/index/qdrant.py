@@ -17,13 +17,10 @@ computed here, not by Qdrant: a server counts deleted points in its IDF until it
 
 from __future__ import annotations
 
-import atexit
-import contextlib
 import hashlib
 import json
 import os
 import socket
-import threading
 import uuid
 import weakref
 from collections import Counter
@@ -34,93 +31,17 @@ from typing import Any
 import numpy as np
 
 from rag.config import StoreSpec
-from rag.errors import IndexCorruptError, IndexMismatchError, MissingDependencyError, RagError, StoreError
+from rag.errors import IndexCorruptError, IndexMismatchError
 from rag.index.bm25 import K1, B
 from rag.index.filters import PassageTable, Where, passage_fields
+from rag.index.qdrant_conn import client, models, release
 from rag.records import Hits
 from rag.text.terms import terms
 
 DENSE, SPARSE = "dense", "bm25"
 TERMS_FILE = "qdrant_terms.json"
 _BATCH = 256  # points per request: a few hundred KB of JSON at 384 dimensions
-_TIMEOUT = 10  # seconds a server request may take before it is reported unreachable
-_clients: dict[tuple[str, str | None], _Client] = {}
-_clients_lock = threading.Lock()
 _stages: set[str] = set()  # collections this process made and has not saved or dropped: never pruned
-
-
-def _models() -> Any:
-    try:
-        from qdrant_client import models
-    except ImportError as exc:
-        raise MissingDependencyError("a Qdrant store needs qdrant-client: pip install 'rag-news[qdrant]'") from exc
-    return models
-
-
-class _Client:
-    """One QdrantClient per store per process (local mode locks its folder against a second client), every
-    call's failure turned into StoreError naming the URI."""
-
-    def __init__(self, spec: StoreSpec) -> None:
-        assert spec.uri is not None
-        self.uri = spec.uri
-        self.local = spec.uri.startswith("qdrant:")
-        # Local mode is plain Python objects: one call at a time (the chat answers from several threads).
-        self._lock: contextlib.AbstractContextManager[Any] = (threading.RLock() if self.local
-                                                              else contextlib.nullcontext())
-        _models()
-        from qdrant_client import QdrantClient
-
-        with self._errors("open"):
-            self.raw = (QdrantClient(path=self.uri.removeprefix("qdrant:")) if self.local
-                        else QdrantClient(url=self.uri, api_key=spec.api_key, timeout=_TIMEOUT,
-                                          check_compatibility=False))  # a failed check only warns; calls say
-
-    def __call__(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        with self._lock, self._errors(method.replace("_", " ")):
-            return getattr(self.raw, method)(*args, **kwargs)
-
-    @contextlib.contextmanager
-    def _errors(self, what: str) -> Iterator[None]:
-        try:
-            yield
-        except RagError:
-            raise
-        except Exception as exc:  # qdrant-client raises ValueError, RuntimeError, its own and httpx's exceptions
-            raise StoreError(_explain(self.uri, what, exc)) from exc
-
-
-def _explain(uri: str, what: str, exc: Exception) -> str:
-    status = getattr(exc, "status_code", None)
-    reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
-    if status in (401, 403):
-        return (f"the Qdrant server at {uri} refused the API key (HTTP {status}): set QDRANT_API_KEY to a key it "
-                "accepts")
-    if "already accessed" in reason:
-        return (f"the Qdrant store {uri} is open in another process: local mode serves one process at a time; "
-                "stop that one, or run a Qdrant server (docs/scale.md)")
-    if type(exc).__name__ == "ResponseHandlingException" or isinstance(exc, OSError):
-        return f"cannot reach the Qdrant server at {uri} ({reason})"
-    return f"the Qdrant store at {uri} failed to {what} ({reason})"
-
-
-def client(spec: StoreSpec) -> _Client:
-    assert spec.uri is not None
-    key = (spec.uri, None if spec.uri.startswith("qdrant:") else spec.api_key)
-    with _clients_lock:
-        if not _clients:  # closed before exit: a client closed by the garbage collector at exit prints errors
-            atexit.register(release)
-        if key not in _clients:
-            _clients[key] = _Client(spec)
-        return _clients[key]
-
-
-def release(uri: str | None = None) -> None:
-    """Close this process's clients of `uri` (all by default): local mode unlocks its folder for another process."""
-    with _clients_lock:
-        for key in [k for k in _clients if uri is None or k[0] == uri]:
-            with contextlib.suppress(Exception):
-                _clients.pop(key).raw.close()
 
 
 def prefix_for(index_dir: Path) -> str:
@@ -168,7 +89,7 @@ class QdrantStore:
         return store
 
     def _new_collection(self) -> None:
-        m = _models()
+        m = models()
         name = f"{self.prefix}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         # Dot product on unit vectors: the same scores as FAISS's inner product.
         self._client("create_collection", name, vectors_config={DENSE: m.VectorParams(size=self.dim,
@@ -206,7 +127,7 @@ class QdrantStore:
         to SQLite: writing a point twice doubles the build)."""
         if self._source is None and not self._pending and not self._removed:
             return
-        m = _models()
+        m = models()
         if self._source is not None:
             for page in self._pages(self._source):
                 self._upsert([m.PointStruct(id=p.id, vector=p.vector, payload=p.payload) for p in page
@@ -269,7 +190,7 @@ class QdrantStore:
         """BM25 over `texts` (passages `ids`, every passage of the index) and the filters' fields, written with
         each passage's vector as one point: the corpus's statistics (the average length) change with every
         update, as they do for bm25s, which rebuilds its index too."""
-        m = _models()
+        m = models()
         tokens = [terms(t) or ["\x00"] for t in texts]  # bm25s's stand-in for a passage without terms
         vocab = {t: i for i, t in enumerate(sorted({t for toks in tokens for t in toks}))}
         df = np.zeros(len(vocab), np.int64)
@@ -325,7 +246,7 @@ def _alive(pid: int) -> bool:
 def _filter(where: Where | None, allowed: np.ndarray | None) -> Any:
     """The question's date and outlet limits as a Qdrant filter: payload conditions from `where`; without it,
     the `allowed` passage ids (still inside the search, never discarding results afterwards)."""
-    m = _models()
+    m = models()
     if where is not None:
         must = []
         if where.since is not None:
@@ -363,7 +284,7 @@ class QdrantTerms:
             return Hits(np.zeros(0, np.int64), np.zeros(0, np.float32))
         # bm25s adds a repeated query term's score once per repetition: the weight is IDF times the count.
         weights = self.idf(list(counts)) * np.array(list(counts.values()), np.float64)
-        vector = _models().SparseVector(indices=[self.vocab[t] for t in counts], values=weights.tolist())
+        vector = models().SparseVector(indices=[self.vocab[t] for t in counts], values=weights.tolist())
         return self.store.query(vector, SPARSE, k, allowed=allowed, where=where)
 
     def save(self, folder: Path) -> list[str]:
@@ -379,3 +300,6 @@ class QdrantTerms:
             return cls(store, vocab, np.asarray(body["df"], np.int64), int(body["n"]))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise IndexCorruptError(f"cannot read the BM25 terms in {folder / TERMS_FILE}: {exc}") from exc
+
+
+__all__ = ["DENSE", "SPARSE", "TERMS_FILE", "QdrantStore", "QdrantTerms", "client", "prefix_for", "release"]
