@@ -4,10 +4,11 @@ one Qdrant collection per generation (issue 12). `rag.index.stores` picks it by 
 "http(s)://HOST:PORT" a server or cluster.
 
 Generations. A saved collection is never changed: the first change after loading one goes to a new collection
-(named `PREFIX-PID-RANDOM`) that starts as its copy (copy-on-write), and the generation's manifest records the
-collection it was saved with. So a failed build leaves the live collection as it was, and a reader never sees
-a half-written one. After a save, the collections of this index folder other than the new live one and the one
-before it (which readers loaded before the switch may still search) are dropped.
+(named `PREFIX-PID-RANDOM`; copy-on-write), filled at the end of the update with the kept points of the saved one
+and the new vectors, one write per passage; the generation's manifest records the collection it was saved with.
+So a failed build leaves the live collection as it was, and a reader never sees a half-written one. After a
+save, the collections of this index folder other than the new live one and the one before it (which readers
+loaded before the switch may still search) are dropped.
 
 BM25. The sparse vectors hold our own terms (`rag.text.terms`) over a vocabulary saved with the generation, and
 bm25s's weights: a passage's value for a term is the BM25 term-frequency part, a query's is the term's IDF times
