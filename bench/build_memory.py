@@ -2,13 +2,19 @@
 fresh process (peak RSS is per process), the code of a base commit ("before") and of this checkout ("after")
 side by side in one run.
 
-    python bench/build_memory.py [--sizes 500,1000,2000] [--before REV] [--batch-texts N] [--out FILE]
+    python bench/build_memory.py [--sizes 500,1000,2000] [--before REV] [--batch-texts N] [--fake] [--ask N]
+                                 [--out FILE]
 
 For each size and each side it prints articles, passages, sentences, build seconds, passages/s, the RSS once
 the model is loaded and the peak RSS of the build; then, per side, the slope of peak RSS per 1,000 passages (a
 least-squares line through the sizes) and its extrapolation to the whole archive (11,812 articles) and ten
 times that. The before side is `git archive REV rag` unpacked in a temporary folder (default: the merge base
 with main); `--before none` skips it, `--batch-texts 1000000000` makes this checkout build in one batch.
+Each index is then loaded in another fresh process: load seconds and the peak RSS the load adds. `--fake` builds
+with a fast fake embedder of MiniLM's 384 dimensions (random unit vectors seeded by each text's hash, tokens
+counted by words) instead of the model: the index's memory does not depend on which vectors it holds, so this
+measures the index's own slope in minutes where the model takes an hour; `--ask N` then times N warm `ask()`
+calls on each loaded index (the fake embeds the question too, so model time is left out).
 When both sides are built at a size, their vectors are compared: passage vectors by id and sentence vectors by
 key (max abs difference and least cosine), since batch boundaries can change which texts share a padded batch.
 A build embeds about 100 texts an article (passages and sentences): 1,000 articles take several minutes on two
@@ -19,30 +25,66 @@ one-off allocations, torch's kernel caches, weigh on a few thousand passages).
 from __future__ import annotations
 
 import argparse
+import hashlib
+import itertools
 import json
 import os
-import resource
+import re
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "benchmarks" / "news-archive" / "corpus.jsonl"
 ARCHIVE_ARTICLES = 11_812
-COLUMNS = ("side", "articles", "passages", "sentences", "seconds", "passages/s", "model MiB", "peak MiB")
+COLUMNS = ("side", "articles", "passages", "sentences", "seconds", "passages/s", "model MiB", "peak MiB",
+           "load s", "load MiB", "ask ms")
+_WORD = re.compile(r"\w+|[^\w\s]")
+
+
+class FakeEmbedder:
+    """MiniLM's shape without the model: 384-dimensional unit vectors seeded by a hash of each text."""
+
+    name = "fake-384"
+    dim = 384
+    max_tokens = 256
+    precision = "float32"
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return [len(_WORD.findall(t)) for t in texts]
+
+    def embed(self, texts: Sequence[str], *, progress: bool = False) -> Any:
+        import numpy as np
+
+        out = np.empty((len(texts), self.dim), np.float32)
+        for i, text in enumerate(texts):
+            seed = int.from_bytes(hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest(),
+                                  "little")
+            v = np.random.default_rng(seed).standard_normal(self.dim)
+            out[i] = v / np.linalg.norm(v)
+        return out
+
+
+def _embedder(fake: bool) -> Any:
+    if fake:
+        return FakeEmbedder()
+    from rag.embed.model import SentenceTransformerEmbedder
+
+    return SentenceTransformerEmbedder()
 
 
 def _child_build(args: dict[str, Any]) -> dict[str, Any]:
     """Build one index with the real embedder, in this process; run with `rag` of the side being measured."""
     from rag.collection import build_index
-    from rag.embed.model import SentenceTransformerEmbedder
 
-    embedder = SentenceTransformerEmbedder()
+    embedder = _embedder(bool(args.get("fake")))
     embedder.embed(["load the model and choose its precision", "before the build is timed"] * 8)
-    model_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    model_mib = _status_mib("VmHWM")
     extra = {"batch_texts": args["batch_texts"]} if args.get("batch_texts") else {}
     t0 = time.perf_counter()
     result = build_index(args["index"], [args["corpus"]], embedder=embedder, rebuild=True, **extra)
@@ -50,8 +92,40 @@ def _child_build(args: dict[str, Any]) -> dict[str, Any]:
     r = result.report
     return {"articles": len(r.added), "passages": r.passages_embedded, "sentences": r.sentences_embedded,
             "seconds": round(seconds, 1), "passages/s": round(r.passages_embedded / seconds, 1),
-            "model MiB": round(model_mib), "peak MiB": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+            "model MiB": round(model_mib), "peak MiB": round(_status_mib("VmHWM")),
             "precision": embedder.precision}
+
+
+def _child_load(args: dict[str, Any]) -> dict[str, Any]:
+    """Load one index in this fresh process: seconds and the peak RSS it adds; then `ask` warm questions."""
+    from rag.engine import Engine
+    from rag.index.index import Index
+
+    before = _status_mib("VmRSS")
+    t0 = time.perf_counter()
+    index = Index.load(args["index"])
+    out: dict[str, Any] = {"load s": round(time.perf_counter() - t0, 2),
+                           "load MiB": round(_status_mib("VmHWM") - before)}
+    if args.get("ask"):
+        questions = [json.loads(line)["question"] for line in Path(args["gold"]).read_text().splitlines()]
+        engine = Engine(index, _embedder(bool(args.get("fake"))))
+        for q in questions[:3]:
+            engine.ask(q)
+        times = []
+        for q in questions[3:3 + int(args["ask"])]:
+            t1 = time.perf_counter()
+            engine.ask(q)
+            times.append((time.perf_counter() - t1) * 1000)
+        out["ask ms"] = round(statistics.median(times), 1)
+    return out
+
+
+def _status_mib(field: str) -> float:
+    """VmRSS (resident now) or VmHWM (its peak) of this process, in MiB. Not getrusage's ru_maxrss: Linux carries
+    that over an exec from the forked parent, so a child of a parent holding the corpus would report the parent's
+    size as its own peak."""
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) for line in fh if line.startswith(f"{field}:")) / 1024
 
 
 def _child_compare(args: dict[str, Any]) -> dict[str, Any]:
@@ -132,13 +206,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sizes", default="500,1000,2000", help="articles per build, comma-separated")
     ap.add_argument("--before", default="merge-base", help="base commit to compare with, or 'none'")
     ap.add_argument("--batch-texts", type=int, default=0, help="this checkout's batch size (default: its own)")
+    ap.add_argument("--fake", action="store_true", help="a fast fake embedder of 384 dimensions, not MiniLM")
+    ap.add_argument("--ask", type=int, default=0, help="warm ask() calls timed on each loaded index")
     ap.add_argument("--corpus", type=Path, default=CORPUS)
     ap.add_argument("--out", type=Path, help="also write the rows and comparisons as JSON here")
     ap.add_argument("--child", nargs=2, metavar=("TASK", "ARGS"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
         task, child_args = args.child
-        out = (_child_build if task == "build" else _child_compare)(json.loads(child_args))
+        out = {"build": _child_build, "load": _child_load, "compare": _child_compare}[task](json.loads(child_args))
         print(json.dumps(out))
         return 0
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -147,18 +223,22 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="build-memory-") as tmp_name:
         tmp = Path(tmp_name)
         sides = [("after", ROOT)] + ([] if args.before == "none" else [("before", _before_source(args.before, tmp))])
-        lines = args.corpus.read_text(encoding="utf-8").splitlines(keepends=True)
         _print_row(None)
         for n in sizes:
             corpus = tmp / f"corpus-{n}" / "corpus.jsonl"
             corpus.parent.mkdir()
-            corpus.write_text("".join(lines[:n]), encoding="utf-8")
+            with args.corpus.open(encoding="utf-8") as src, corpus.open("w", encoding="utf-8") as dst:
+                dst.writelines(itertools.islice(src, n))  # the parent never holds the corpus: see _status_mib
             built = {}
             for side, src in sides:
                 index = tmp / f"index-{side}-{n}"
                 row = {"side": side, **_run_child("build", {"corpus": str(corpus), "index": str(index),
                                                             "batch_texts": args.batch_texts if side == "after"
-                                                            else 0}, src)}
+                                                            else 0, "fake": args.fake}, src)}
+                row.update({"ask ms": "", **_run_child("load", {"index": str(index), "fake": args.fake,
+                                                                "ask": args.ask,
+                                                                "gold": str(args.corpus.parent / "gold.jsonl")},
+                                                       src)})
                 rows.append(row)
                 built[side] = index
                 _print_row(row)

@@ -32,65 +32,58 @@ def timing_breakdown(answers: Sequence[Any]) -> dict[str, float]:
 
 
 def replicated_index(index_dirs: Sequence[str], n: int) -> Any:
-    """An in-memory `Index` of exactly `n` passages: the indexes in `index_dirs`, merged and copied."""
+    """An `Index` of exactly `n` passages: the indexes in `index_dirs`, merged and copied (texts in a scratch
+    text store; the copies' sentences share the rows of the document they copy)."""
     from rag.index.bm25 import LexicalIndex
     from rag.index.index import Index
+    from rag.index.sentences import SentenceTable
+    from rag.index.texts import TextStore
     from rag.index.vectors import FaissStore
     from rag.records import Document, Passage
 
     bases = [Index.load(d) for d in index_dirs]
-    units: list[tuple[Document, list[Passage], np.ndarray]] = []
-    sent_rows: dict[tuple[str, int, int], int] = {}
-    sent_blocks = []
-    offset = 0
+    units: list[tuple[Document, list[Passage]]] = []
+    unit_vectors = []
+    sentences = SentenceTable(bases[0].dim)
     for b in bases:
         assert isinstance(b.store, FaissStore)
         vecs, ids = b.store.vectors(), b.store.ids()
         row_of = {int(i): r for r, i in enumerate(ids)}
-        sent_blocks.append(np.asarray(b.sentence_vectors, dtype=np.float32))
-        for key, r in b._sentence_row.items():
-            sent_rows[key] = offset + r
-        offset += len(b.sentence_vectors)
         by_doc: dict[str, list[Passage]] = {}
         for p in sorted(b.passages.values(), key=lambda p: p.id):
             by_doc.setdefault(p.doc_id, []).append(p)
         for doc_id, ps in by_doc.items():
-            units.append((b.documents[doc_id], ps, vecs[[row_of[p.id] for p in ps]]))
-    base_vectors = np.concatenate([u[2] for u in units])
+            keys = [(doc_id, s, e) for s, e in dict.fromkeys(sp for p in ps for sp in p.sentences)]
+            sentences.add([(doc_id, [(s, e) for _, s, e in keys])],
+                          np.asarray(b.sentence_vectors[b.sentence_vector_rows(keys)]))
+            units.append((b.documents[doc_id], ps))
+            unit_vectors.append(vecs[[row_of[p.id] for p in ps]])
+    base_vectors = np.concatenate(unit_vectors)
     unit_start = np.cumsum([0] + [len(u[1]) for u in units[:-1]])
-    documents: dict[str, Document] = {}
-    passages: dict[int, Passage] = {}
-    rows: dict[tuple[str, int, int], int] = {}
+    texts = TextStore.create()
     take: list[int] = []
-    copy = 0
-    while len(passages) < n:
-        for (doc, ps, _), start in zip(units, unit_start, strict=True):
+    pid = copy = 0
+    while pid < n:
+        for (doc, ps), start in zip(units, unit_start, strict=True):
             did = doc.id if copy == 0 else f"{doc.id}#{copy}"
-            documents[did] = doc if copy == 0 else replace(doc, id=did)
-            for j, p in enumerate(ps):
-                pid = len(passages)
-                passages[pid] = Passage(pid, did, p.start, p.end, p.text, p.sentences)
-                take.append(int(start) + j)
-                for s, e in p.sentences:
-                    rows[(did, s, e)] = sent_rows[(doc.id, s, e)]
-                if len(passages) == n:
-                    break
-            if len(passages) == n:
+            mine = [Passage(pid + j, did, p.start, p.end, p.text, p.sentences) for j, p in enumerate(ps[:n - pid])]
+            texts.add([doc if copy == 0 else replace(doc, id=did)], mine)
+            if copy:
+                sentences.alias(did, doc.id)
+            take += [int(start) + j for j in range(len(mine))]
+            pid += len(mine)
+            if pid == n:
                 break
         copy += 1
     t0 = time.perf_counter()
     store = FaissStore(bases[0].dim, kind=FaissStore.kind_for(n))
     store.add(np.arange(n, dtype=np.int64), base_vectors[take])
     store_s = time.perf_counter() - t0
+    index = Index(model=bases[0].model, dim=bases[0].dim, chunking=bases[0].chunking, store=store, texts=texts,
+                  sentences=sentences, next_id=n, corpus=())
     t0 = time.perf_counter()
-    lexical = LexicalIndex.build([passages[i].text for i in range(n)], list(range(n)))
+    index.lexical = LexicalIndex.build((p.text for p in texts.passages()), list(range(n)))
     bm25_s = time.perf_counter() - t0
-    index = Index(
-        model=bases[0].model, dim=bases[0].dim, chunking=bases[0].chunking, store=store,
-        documents=documents, passages=passages, sentence_keys=[],
-        sentence_vectors=np.concatenate(sent_blocks), next_id=n, corpus=(), lexical=lexical,
-        _sentence_row=rows,
-    )
     index.build_seconds = {"store_s": round(store_s, 2), "bm25_s": round(bm25_s, 2)}  # type: ignore[attr-defined]
     return index
 

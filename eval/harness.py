@@ -58,7 +58,7 @@ def ask_options(engine: Asker, answerer: str | None, generator: str | None = Non
     if answerer is not None:
         if "answerer" in params:
             options["answerer"] = answerer
-        elif answerer != "extractive":
+        elif answerer not in ("extractive", "span"):
             hint = " (it takes generator=MODEL: use --generator MODEL)" if "generator" in params else ""
             raise RagError(f"--answerer {answerer}: this engine's ask() takes no 'answerer' argument{hint}; "
                            "only the default extractive answerer is available")
@@ -167,7 +167,7 @@ def cached_engine(
                   "key": cached.key, "corpus_fingerprint": cached.corpus_fingerprint,
                   "indexing_code": cache.indexing_code_fingerprint(),
                   "load_s": round(clock() - t0, 3), "passages": len(engine.index.passages),
-                  "sentences": len(engine.index.sentence_keys), "model": engine.index.model,
+                  "sentences": len(engine.index.sentences), "model": engine.index.model,
                   "max_tokens": chunking.max_tokens, "overlap": chunking.overlap}
     echo(("Reused" if cached.reused else "Built") + f" index {cached.folder} (build {build_s:.1f} s)")
     return Prepared(engine, build_s, index_info)

@@ -101,8 +101,10 @@ def _scorecard(report: dict[str, Any]) -> list[str]:
     for title, keys in GROUPS:
         lines += [f"| {title} | `{key}` | {fmt(key, m[key])} |" for key in keys]
     if more["short_answers"]:
-        lines.append(f"| Answers | SQuAD EM / F1 ({more['short_answers']} short answers) | "
+        lines.append(f"| Answers | SQuAD EM / F1, every answerable question (none given: 0) | "
                      f"{fmt('f1', more['exact_match'])} / {fmt('f1', more['f1'])} |")
+        lines.append(f"| Answers | SQuAD EM / F1 of the {more['short_answers']} short answers given | "
+                     f"{fmt('f1', more['exact_match_given'])} / {fmt('f1', more['f1_given'])} |")
     lines += [f"| Cost | peak memory (MiB) | {cost['peak_memory_mib']:.0f} |", "",
               "Rates are fractions in [0, 1]. Retrieval, answer and citation figures are over the answerable "
               "questions; `abstain_correct` over the unanswerable ones. Latency is ask() wall time measured by the "

@@ -115,8 +115,9 @@ def score_answer(
         citation_hits=tuple(hits_evidence(question, c) for c in cites),
         latency_ms=latency_ms,
         short_answer=short,
-        exact_match=squad_em(short, question.answers) if short is not None and answerable else None,
-        f1=squad_f1(short, question.answers) if short is not None and answerable else None,
+        # SQuAD style, over every answerable question: no short answer (or an abstention) scores 0.
+        exact_match=squad_em(short or "", question.answers) if answerable else None,
+        f1=squad_f1(short or "", question.answers) if answerable else None,
     )
 
 
@@ -196,8 +197,11 @@ def extra_figures(scores: Sequence[QuestionScore], *, k: int) -> dict[str, Any]:
     short = [s for s in ans if s.short_answer is not None]
     return {
         "hit_curve": {str(n): hit_at(ans, n, k) for n in range(1, k + 1)},
-        "exact_match": _mean([s.exact_match for s in short if s.exact_match is not None]),
-        "f1": _mean([s.f1 for s in short if s.f1 is not None]),
+        # Over every answerable question (none given counts 0, as in SQuAD), then over those given one.
+        "exact_match": _mean([s.exact_match or 0.0 for s in ans]) if short else None,
+        "f1": _mean([s.f1 or 0.0 for s in ans]) if short else None,
+        "exact_match_given": _mean([s.exact_match or 0.0 for s in short]),
+        "f1_given": _mean([s.f1 or 0.0 for s in short]),
         "short_answers": len(short),
         "questions": len(scores),
         "answerable": len(ans),

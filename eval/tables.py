@@ -60,8 +60,10 @@ def terminal_table(report: dict[str, Any]) -> str:
             note = notes.get(key, "")
             lines.append(f"    {key:<20}{fmt(key, m[key]):>10}   {note}".rstrip())
     if more["short_answers"]:
-        lines.append(f"    {'exact_match':<20}{fmt('exact_match', more['exact_match']):>10}")
-        lines.append(f"    {'f1':<20}{fmt('f1', more['f1']):>10}   {more['short_answers']} short answers")
+        lines.append(f"    {'exact_match':<20}{fmt('exact_match', more['exact_match']):>10}   SQuAD, over every "
+                     "answerable question (none given: 0)")
+        lines.append(f"    {'f1':<20}{fmt('f1', more['f1']):>10}   {more['short_answers']} short answers given; "
+                     f"EM/F1 over those {fmt('f1', more['exact_match_given'])}/{fmt('f1', more['f1_given'])}")
     peak = report["cost"]["peak_memory_mib"]
     lines.append(f"    {'peak_memory_mib':<20}{peak:>10.0f}   peak RSS (getrusage)")
     if more["invalid_span_questions"]:

@@ -18,7 +18,7 @@ from rag.embed.model import SentenceTransformerEmbedder
 from rag.engine import Engine
 from rag.generative.protocol import Generator
 from rag.index import disk
-from rag.question import DEFAULT_K, Message, Mode, check_history, check_request
+from rag.question import DEFAULT_K, Answerer, Message, Mode, check_answerer, check_history, check_request
 from rag.records import Answer
 
 _engines: dict[tuple[str, str | None, str | None], Engine] = {}
@@ -70,8 +70,14 @@ def ask(
     until: str | dt.date | None = None,
     sources: Sequence[str] | None = None,
     store: str | None = None,
+    answerer: Answerer = "span",
 ) -> Answer:
     """Answer `question` from the indexed articles, quoting and citing the exact sentences it relies on.
+
+    The answer leads with its short answer, the phrase that answers the question ("Yasar Guler"), cited as an
+    exact span inside the sentence cited after it (`Answer.short_answer`; a citation of role "answer"), when
+    one is found; "why" and "how" questions are answered with sentences. `answerer="sentences"` quotes the
+    sentences alone, as before the short answer.
 
     `history` is the conversation so far as chat messages ({"role": "user"|"assistant", "content": str});
     a follow-up is resolved against it and the query used is `Answer.query`. `k` passages (1 to 100) are
@@ -99,6 +105,7 @@ def ask(
     # A refused question need not load a model first.
     check_request(question, k=k, mode=mode, as_of=as_of, since=since, until=until, sources=sources)
     check_history(history)
+    check_answerer(answerer)
     engine = get_engine(index_dir, model=model, store=store)
     return engine.ask(question, history=history, k=k, mode=mode, generator=generator, as_of=as_of, since=since,
-                      until=until, sources=sources)
+                      until=until, sources=sources, answerer=answerer)

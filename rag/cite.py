@@ -10,14 +10,16 @@ import re
 from collections.abc import Mapping, Sequence
 
 from rag.errors import CitationError
-from rag.records import Citation, Document
+from rag.records import Citation, CitationRole, Document
 
 MARKER = re.compile(r"\[(\d+)\]")
 
 
-def make_citation(doc: Document, start: int, end: int, *, marker: int, passage_id: int | None = None) -> Citation:
+def make_citation(doc: Document, start: int, end: int, *, marker: int, passage_id: int | None = None,
+                  role: CitationRole = "support") -> Citation:
     """The citation of `doc.text[start:end]`, with the page, date, date source and attribution a reader is shown
-    beside it; CitationError when the span is not inside the document."""
+    beside it; `role` "answer" for the short answer, "support" for a sentence. CitationError when the span is
+    not inside the document."""
     if not 0 <= start < end <= len(doc.text):
         raise CitationError(f"span {start}:{end} is outside document {doc.id!r} ({len(doc.text)} characters)")
     return Citation(
@@ -32,6 +34,7 @@ def make_citation(doc: Document, start: int, end: int, *, marker: int, passage_i
         date=doc.date,
         source=doc.attribution,
         date_source=doc.date_source,
+        role=role,
     )
 
 

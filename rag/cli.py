@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.errors import RagError
-from rag.question import DEFAULT_K, MODES
+from rag.question import ANSWERERS, DEFAULT_K, MODES
 from rag.records import Answer
 
 # Characters a terminal acts on rather than shows: C0 controls but newline and tab, DEL, C1 controls, and the
@@ -66,6 +66,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--until", metavar="DAY", help="search only articles dated on or before this day (YYYY-MM-DD)")
     p.add_argument("--source", dest="sources", action="append", metavar="OUTLET",
                    help="search only articles of this outlet (any case); repeat for several")
+    p.add_argument("--answerer", choices=ANSWERERS, default="span",
+                   help="span (default): lead with the short answer phrase, then the sentences that support it; "
+                        "sentences: the sentences alone, as before the short answer")
     _common(p)
 
     sub.add_parser("chat", help="start the web chat", add_help=False)
@@ -141,7 +144,8 @@ def format_answer(answer: Answer) -> str:
         lines.append("Sources:")
         for c in answer.citations:
             where = f"{c.doc_id}, characters {c.start}-{c.end}" + (f", page {c.page}" if c.page else "")
-            lines.append(f"[{c.marker}] {c.title} ({c.dated}; {where})")
+            role = ", the short answer" if c.role == "answer" else ""
+            lines.append(f"[{c.marker}] {c.title} ({c.dated}; {where}{role})")
             lines.append(f"    “{c.quote}”")
     else:
         lines.append("Closest passages:")
@@ -174,7 +178,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
         answer = _ask_streaming(args, history, generator)
     else:
         answer = ask(args.question, history=history, k=args.k, mode=args.mode, index_dir=args.index_dir,
-                     model=args.model, generator=generator, store=args.store, **_dates(args))
+                     model=args.model, generator=generator, store=args.store, answerer=args.answerer,
+                     **_dates(args))
     if args.json:
         print(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False).translate(_JSON_SAFE))
     else:

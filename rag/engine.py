@@ -12,33 +12,45 @@ from typing import NamedTuple
 
 import numpy as np
 
-from rag.cite import make_citation, render, verify
+from rag.cite import verify
+from rag.compose import answer_text
+from rag.compose import citations as cite_chosen
 from rag.config import StoreSpec
 from rag.embed.model import Embedder, SentenceTransformerEmbedder
 from rag.extractive import AnswerParams, Candidate, answerability, candidates, load_params, select
 from rag.followup import rewrite
 from rag.generative.model import resolve_generator
 from rag.generative.protocol import Generator
-from rag.index.filters import allowed_ids, table_of, where_of
+from rag.index.filters import allowed_ids, table_of
 from rag.index.index import Index
+from rag.index.where import where_of
 from rag.question import (
     DEFAULT_K,
+    Answerer,
     Fusion,
     Message,
     Mode,
     Request,
+    check_answerer,
     check_fusion,
     check_history,
     check_question,
     check_request,
 )
-from rag.records import Answer, Citation, ScoredPassage, SearchWindow
+from rag.records import Answer, ScoredPassage, SearchWindow
 from rag.retrieve import retrieve
 from rag.window import TimeWindow, resolve
 
 # A question about the state of things now: among equally likely answers, the newest article's wins.
 _CURRENT = re.compile(r"\b(current(ly)?|now|latest|still|today's|as of now|at present|presently)\b", re.I)
 DateLike = str | dt.date
+# Candidate sentences beyond those chosen that are read for a value differing from the chosen one's: the best
+# few, of other articles, at least this share as likely as the best. Lower than the answerer's own ratio for a
+# second sentence (0.8): a later report often words the fact otherwise ("the death toll rose to 31" against
+# "killing 12 people"), which the sentence model scores lower, and the value must still be seen.
+_RIVALS = 6
+_RIVAL_RATIO = 0.4
+_SAME_FACT = 0.6
 
 
 class _Found(NamedTuple):
@@ -86,12 +98,15 @@ class Engine:
         since: DateLike | None = None,
         until: DateLike | None = None,
         sources: Sequence[str] | None = None,
+        answerer: Answerer = "span",
     ) -> Answer:
         """The answer to `question`; see `rag.ask`. With a `generator` (a model folder or name, or a Generator),
         the answer is generated from the passages and checked sentence by sentence (`rag.generative`).
-        `as_of`, `since`, `until` and `sources` limit the articles searched (see `rag.ask`)."""
+        `as_of`, `since`, `until` and `sources` limit the articles searched (see `rag.ask`). `answerer`:
+        "span" leads the answer with its short answer phrase; "sentences" quotes the sentences alone."""
         t0 = time.perf_counter()
         request = check_request(question, k=k, mode=mode, as_of=as_of, since=since, until=until, sources=sources)
+        short = check_answerer(answerer) == "span"
         history = check_history(history)
         # A follow-up is rewritten from the conversation: the query searched obeys the question's own limits.
         query = check_question(rewrite(request.question, history), what="the question rewritten from the history")
@@ -103,11 +118,14 @@ class Engine:
         t3 = time.perf_counter()
         chosen = select(cands, params=self.params)
         current_as_of = None
+        rivals: list[Candidate] = []
         if chosen and _CURRENT.search(request.question):
             chosen = self._newest(cands, chosen)
             current_as_of = max((d for c in chosen if (d := self.index.documents[c.doc_id].date)), default=None)
-        citations = self._cite(chosen)
-        text = _text(request.question, citations, found.window)
+        elif chosen:  # other articles' sentences nearly as likely: a different value they give is shown too
+            rivals = self._rivals(cands, chosen)
+        citations = cite_chosen(self.index.documents, request.question, chosen, short=short, rivals=rivals)
+        text = answer_text(request.question, citations, found.window)
         verify(text, citations, self.index.documents)
         t4 = time.perf_counter()
         ms = {"rewrite_ms": t1 - t0, "embed_ms": t2 - t1, "retrieve_ms": t3 - t2, "answer_ms": t4 - t3,
@@ -170,6 +188,19 @@ class Engine:
             phrase=window.phrase, description=window.describe(), widened=widened, sources=request.sources,
             note=note)
 
+    def _rivals(self, cands: list[Candidate], chosen: list[Candidate]) -> list[Candidate]:
+        """Sentences of other articles nearly as likely to answer as the best chosen one and about the same fact:
+        their meaning close to its own (sentence vectors' cosine at least `_SAME_FACT`)."""
+        best = max(chosen, key=lambda c: c.probability)
+        near = [c for c in cands[:_RIVALS] if c not in chosen and c.doc_id != best.doc_id
+                and c.probability >= _RIVAL_RATIO * best.probability]
+        if not near:
+            return []
+        rows = self.index.sentence_vector_rows([(c.doc_id, c.start, c.end) for c in [best, *near]])
+        vectors = np.asarray(self.index.sentence_vectors[rows], dtype=np.float32)
+        cos = vectors[1:] @ vectors[0]
+        return [c for c, x in zip(near, cos, strict=True) if x >= _SAME_FACT]
+
     def _newest(self, cands: list[Candidate], chosen: list[Candidate]) -> list[Candidate]:
         """For a question on the current state: the candidate of the newest article among those within the
         answerer's `second_ratio` of the best, when it is newer than what `select` chose."""
@@ -181,13 +212,6 @@ class Engine:
 
         newest = max(close, key=lambda c: (day(c), c.probability))
         return [newest] if day(newest) > max(day(c) for c in chosen) else chosen
-
-    def _cite(self, chosen: list[Candidate]) -> tuple[Citation, ...]:
-        docs = self.index.documents
-        return tuple(
-            make_citation(docs[c.doc_id], c.start, c.end, marker=i, passage_id=c.passage.passage.id)
-            for i, c in enumerate(chosen, 1)
-        )
 
     def ask_stream(
         self,
@@ -218,14 +242,3 @@ class Engine:
 
 __all__ = ["Engine"]
 
-
-def _text(question: str, citations: tuple[Citation, ...], window: SearchWindow | None) -> str:
-    """The answer's text: the cited sentences with their markers, or the abstention (saying which window was
-    searched when one applied)."""
-    if citations:
-        return render([(c.quote, c.marker) for c in citations])
-    text = (f"The articles do not say. Nothing in the indexed articles answers “{question}”; "
-            "the closest passages are listed below.")
-    if window is not None:
-        text += f" (Searched {window.description}" + (f"; {window.note})" if window.note else ".)")
-    return text

@@ -117,6 +117,19 @@ def check_request(
                    check_sources(sources))
 
 
+# How the extractive answer is written: led by the short answer phrase (rag.span), or the sentences alone, as
+# before the span ranker (kept for comparisons: `rag ask --answerer sentences`, `rag eval --answerer sentences`).
+Answerer = Literal["span", "sentences"]
+ANSWERERS: tuple[str, ...] = ("span", "sentences")
+
+
+def check_answerer(answerer: object) -> Answerer:
+    """`answerer` when it is one of ANSWERERS, else QuestionError naming them."""
+    if answerer not in ANSWERERS:
+        raise QuestionError(f"unknown answerer {answerer!r}: use one of {', '.join(ANSWERERS)}")
+    return answerer  # type: ignore[return-value]  # one of ANSWERERS
+
+
 def check_fusion(fusion: object) -> Fusion:
     """`fusion` when it is one of FUSIONS, else QuestionError naming them."""
     if fusion not in FUSIONS:

@@ -27,6 +27,9 @@ _SCALARS = (str, int, float)
 DateSource = Literal["metadata", "url", "text"]
 DATE_SOURCES: tuple[str, ...] = get_args(DateSource)
 _SOURCE_WORDS = {"metadata": "metadata", "url": "URL", "text": "text"}
+# What a citation backs: "answer", the short answer phrase (an exact span inside the sentence that supports it);
+# "support", a sentence the answer relies on.
+CitationRole = Literal["answer", "support"]
 _DATE = re.compile(r"\d{4}(?:-\d{2}-\d{2})?")
 
 
@@ -205,7 +208,8 @@ class ScoredPassage:
 class Citation:
     """An exact quote backing part of an answer: `quote == document.text[start:end]`, checked. `date` is its
     article's publication date and `date_source` where that was read (as `Document` has them); `source` is who
-    the article is from."""
+    the article is from. `role` is "answer" for the short answer phrase (then always marker 1, inside the
+    sentence cited next), "support" for a sentence."""
 
     marker: int
     doc_id: str
@@ -218,9 +222,12 @@ class Citation:
     date: str | None = None
     source: str | None = None
     date_source: DateSource | None = None
+    role: CitationRole = "support"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "date_source", _check_date_source(self.date, self.date_source))
+        if self.role not in ("answer", "support"):
+            raise ValueError(f"Citation.role must be 'answer' or 'support', not {self.role!r}")
 
     @property
     def dated(self) -> str:
@@ -276,6 +283,11 @@ class Answer:
     def __post_init__(self) -> None:
         object.__setattr__(self, "timings", _frozen_meta(self.timings))
 
+    @property
+    def short_answer(self) -> str | None:
+        """The short answer phrase, verbatim from its article (its citation has role "answer"), or None."""
+        return next((c.quote for c in self.citations if c.role == "answer"), None)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "text": self.text,
@@ -290,4 +302,5 @@ class Answer:
             "supported": list(self.supported),
             "window": self.window.to_dict() if self.window else None,
             "current_as_of": self.current_as_of,
+            "short_answer": self.short_answer,
         }

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from rag.index.filters import Where
 from rag.index.index import Index
+from rag.index.where import Where
 from rag.question import DEFAULT_K, FUSIONS, MODES, Fusion, Mode
 from rag.rank.model import CANDIDATE_DEPTH, Ranker, default_ranker, rerank
 from rag.records import Hits, ScoredPassage

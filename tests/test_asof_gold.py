@@ -13,11 +13,6 @@ from eval import harness
 from eval.options import EvalSettings
 
 pytestmark = pytest.mark.integration
-# d02 ("How many people died?" as of 2024-03-06, gold 31): both quake articles are in the window and retrieved
-# (hit@1), but the answerer scores "killing at least 12 people" far above "the death toll ... rose to 31" (not
-# within its second_ratio), so the older figure is quoted. A ranking limit of the answerer, not of the window:
-# the check is kept, and fails visibly here until the answerer prefers the later figure.
-KNOWN = {"d02": "the answerer ranks the older toll's sentence far above the newer one"}
 
 
 @pytest.fixture(scope="module")
@@ -31,9 +26,18 @@ def dated_run(project_root: Path, tmp_path_factory: pytest.TempPathFactory, real
 
 
 @pytest.mark.parametrize("qid", [
-    "d01", pytest.param("d02", marks=pytest.mark.xfail(strict=True, reason=KNOWN["d02"])), "d04", "d05", "d08"])
+    "d01", "d02", "d04", "d05", "d08"])
 def test_as_of_questions_are_answered_as_of_their_day(dated_run: dict[str, Any], qid: str) -> None:
     assert dated_run["rows"][qid]["contained"], dated_run["rows"][qid]["answer"]
+
+
+def test_two_dated_reports_of_one_toll_are_shown_side_by_side_newest_first(dated_run: dict[str, Any]) -> None:
+    # d02, as of 2024-03-06: the Harbor Times (03-02) says 12 died, the Coastal Herald (03-04) that the toll
+    # rose to 31. Neither is picked silently: both values lead the answer, each with its outlet and date.
+    row = dated_run["rows"]["d02"]
+    assert row["short_answer"] == "31" and row["exact_match"] == 1.0
+    assert row["answer"].startswith("Reports differ: 31 [1] (Coastal Herald, 2024-03-04); 12 [2] (Harbor Times, "
+                                    "2024-03-02) — ")
 
 
 def test_the_run_records_as_of_and_cites_nothing_later(dated_run: dict[str, Any]) -> None:

@@ -1,5 +1,5 @@
 """The streaming build: documents chunked and embedded a few at a time give the same index as one batch, sentence
-vectors grow in one buffer, one progress bar (plain lines in a log; nothing printed without it), token lengths
+sentence vectors appended to a file, one progress bar (plain lines in a log; nothing printed without it), token lengths
 counted in blocks."""
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from conftest import SEED_FILE, FakeEmbedder
 
 import rag.embed.model as model_module
 from rag.collection import build_index
-from rag.index.batches import SentenceRows
 from rag.index.index import Index
+from rag.index.sentences import SentenceTable
 from rag.ingest.corpus import load_corpus
 from rag.records import Document
 
@@ -134,19 +134,18 @@ def test_batch_texts_must_be_positive(tmp_path: Path) -> None:
         Index.create(emb).sync(_docs(tmp_path, 2), embedder=emb, batch_texts=0)
 
 
-def test_sentence_rows_grow_in_place_as_vstack_would() -> None:
+def test_sentence_table_appends_as_vstack_would() -> None:
+    """Rows appended block by block to the table's scratch file read back as one stacked array (float16)."""
     rng = np.random.default_rng(0)
-    start = rng.standard_normal((5, 8)).astype(np.float16)
     blocks = [rng.standard_normal((k, 8)).astype(np.float32) for k in (0, 1, 7, 30, 2, 100)]
-    rows = SentenceRows(start, 8)
-    for block in blocks:
-        rows.extend(block)
-    got = rows.array()
-    assert got.dtype == np.float16 and got.shape == (5 + 140, 8)
-    assert np.array_equal(got, np.vstack([start, *blocks]).astype(np.float16))
-    start[0, 0] = 42  # the buffer is its own copy: the index's previous array is never resized under a reader
-    assert got[0, 0] != 42
-    assert SentenceRows(np.zeros((0, 0), np.float16), 8).array().shape == (0, 8)
+    table = SentenceTable(8)
+    for i, block in enumerate(blocks):
+        table.add([(f"d{i}", [(j, j + 1) for j in range(len(block))])], block)
+    got = table.vectors
+    assert got.dtype == np.float16 and got.shape == (140, 8) and len(table) == 140
+    assert np.array_equal(got, np.vstack(blocks).astype(np.float16))
+    assert table.rows([("d3", 5, 6), ("d1", 0, 1)]).tolist() == [1 + 7 + 5, 0]
+    assert SentenceTable(8).vectors.shape == (0, 8)
 
 
 class _Tokenizer:

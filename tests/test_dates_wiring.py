@@ -198,8 +198,8 @@ def test_rag_ask_on_the_seed_cites_its_byline_date(tmp_path: Path, monkeypatch: 
     capsys.readouterr()
     assert cli.main(["ask", SEED_QUESTION, "--index-dir", idx]) == 0
     out = capsys.readouterr().out
-    assert re.search(r"\[1\] .+ \(2025-08-18, date from the text; 000_346b15368b31c8c0\.txt, characters \d+-\d+\)",
-                     out), out
+    assert re.search(r"\[1\] .+ \(2025-08-18, date from the text; 000_346b15368b31c8c0\.txt, characters "
+                     r"\d+-\d+(?:, the short answer)?\)", out), out
     assert cli.main(["ask", SEED_QUESTION, "--index-dir", idx, "--json"]) == 0
     first = json.loads(capsys.readouterr().out)["citations"][0]
     assert (first["date"], first["date_source"]) == ("2025-08-18", "text")

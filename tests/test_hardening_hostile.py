@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from rag.cite import render, verify
+from rag.cite import verify
 from rag.collection import build_index
+from rag.compose import answer_text
 from rag.embed.model import Embedder
 from rag.engine import Engine
 from rag.index.index import Index
@@ -50,14 +51,19 @@ def _built_the_same_way(answer: Answer, engine: Engine) -> None:
     if answer.abstained:
         assert answer.text.startswith("The articles do not say") and not answer.citations
     else:
-        assert answer.text == render([(c.quote, c.marker) for c in answer.citations])
-        for c in answer.citations:
+        assert answer.text == answer_text(answer.question, answer.citations, answer.window)
+        lead = [c for c in answer.citations if c.role == "answer"]
+        support = [c for c in answer.citations if c.role == "support"]
+        assert answer.citations == (*lead, *support)
+        for c in lead:  # a short answer: an exact span inside one of the sentences cited
+            assert any(s.doc_id == c.doc_id and s.start <= c.start < c.end <= s.end for s in support)
+        for c in support:
             doc = engine.index.documents[c.doc_id]
             assert (c.start, c.end) in {s for p in engine.index.passages.values() if p.doc_id == doc.id
                                         for s in p.sentences}  # a whole sentence of the article it cites
     # Whatever the articles say appears only inside a quote (or the question, echoed when abstaining).
     rest = answer.text.replace(answer.question, "")
-    for c in answer.citations:
+    for c in sorted(answer.citations, key=lambda c: -len(c.quote)):  # a sentence before the phrase inside it
         rest = rest.replace(c.quote, "")
     assert not any(word in rest for word in ("HACKED", "42", "Mickey", "1999", "system prompt", "<script"))
 
@@ -97,8 +103,10 @@ def _check(tmp_path: Path, embedder: Embedder, seed_file: Path, gold_file: Path,
         expected = {(c.doc_id, c.start, c.end) for c in plain.ask(MEMO).citations}
         assert expected <= {(c.doc_id, c.start, c.end) for c in memo.citations}
     for c in memo.citations:
-        if "April 1, 1999" in c.quote:
-            assert c.doc_id == "notice.txt" and c.quote.startswith("When asked when")  # quoted, attributed
+        if "April 1, 1999" in c.quote:  # quoted (as a sentence, or a short answer inside it), attributed
+            assert c.doc_id == "notice.txt"
+            if c.role == "support":
+                assert c.quote.startswith("When asked when")
 
 
 def test_hostile_articles_with_the_fake_embedder(tmp_path: Path, fake_embedder: Embedder, seed_file: Path,

@@ -54,7 +54,7 @@ def test_save_load_round_trip(tmp_path: Path, index_dir: Path, fake_embedder: An
     assert manifest["format_version"] == FORMAT_VERSION
     assert manifest["model"] == fake_embedder.name and manifest["dim"] == 64
     assert set(manifest["documents"]) == {"seed.txt", "mars.md", "budget.txt"}
-    assert "vectors.faiss" in manifest["files"] and "passages.jsonl" in manifest["files"]
+    assert "vectors.faiss" in manifest["files"] and "texts.sqlite" in manifest["files"]
     loaded = Index.load(index_dir)
     _assert_same(index, loaded)
     # And saving what was loaded gives the same index again.

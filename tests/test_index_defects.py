@@ -95,7 +95,7 @@ def test_a_malformed_files_entry_names_the_manifest_and_the_entry(
         assert "rag index --rebuild" in message
 
 
-@pytest.mark.parametrize("target", ["vectors.faiss", "passages.jsonl"])
+@pytest.mark.parametrize("target", ["vectors.faiss", "texts.sqlite"])
 def test_a_changed_size_or_digest_in_the_manifest_is_blamed_on_the_manifest(
     index_dir: Path, fake_embedder: Any, target: str
 ) -> None:
@@ -140,7 +140,7 @@ def _damage_while_syncing(monkeypatch: pytest.MonkeyPatch) -> None:
 
     def damaging(root: Path, manifest: dict[str, Any]) -> None:
         real(root, manifest)
-        target = root / "passages.jsonl"
+        target = root / "texts.sqlite"
         data = bytearray(target.read_bytes())
         data[len(data) // 2] ^= 0x01
         target.write_bytes(bytes(data))

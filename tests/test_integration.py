@@ -29,9 +29,10 @@ def _check(answer: rag.Answer) -> None:
 def test_memorandum_question_quotes_the_aug_13_sentence() -> None:
     a = ask("When did Turkey and Syria sign the memorandum of understanding?")
     assert not a.abstained
-    first = a.citations[0]
+    short, first = a.citations[:2]
+    assert (short.role, short.quote, a.short_answer) == ("answer", "Aug. 13", "Aug. 13")
     assert first.quote.startswith("On Aug. 13, Turkey and Syria signed a memorandum of understanding")
-    assert a.text.startswith(first.quote + " [1]")
+    assert a.text.startswith(f"Aug. 13 [1] — {first.quote} [2]")
     _check(a)
 
 

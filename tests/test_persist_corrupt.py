@@ -40,10 +40,10 @@ def _manifest(gen: Path, change: Callable[[dict[str, Any]], object]) -> None:
 # (what is done to the live generation, the message expected)
 DAMAGE: list[tuple[str, Callable[[Path, Path], object], str]] = [
     ("truncated vectors", lambda d, g: _truncate(g / "vectors.faiss"), r"vectors\.faiss has \d+ bytes, expected"),
-    ("flipped bit in passages", lambda d, g: _flip(g / "passages.jsonl"), r"passages\.jsonl does not match"),
+    ("flipped bit in texts", lambda d, g: _flip(g / "texts.sqlite"), r"texts\.sqlite does not match"),
     ("flipped bit in sentence vectors", lambda d, g: _flip(g / "sentence_vectors.npy"), "checksum"),
     ("flipped bit in BM25", lambda d, g: _flip(next((g / "bm25").glob("*.npy"))), "checksum"),
-    ("missing documents", lambda d, g: (g / "documents.jsonl").unlink(), r"documents\.jsonl is missing"),
+    ("missing texts", lambda d, g: (g / "texts.sqlite").unlink(), r"texts\.sqlite is missing"),
     ("missing manifest", lambda d, g: (g / "manifest.json").unlink(), r"manifest\.json is missing"),
     ("garbage manifest", lambda d, g: (g / "manifest.json").write_bytes(b"\x00\xff{"), "not valid JSON"),
     ("truncated manifest", lambda d, g: _truncate(g / "manifest.json"), "not valid JSON"),
@@ -130,7 +130,7 @@ def test_the_rag_command_reports_damage_and_rebuilds_on_request(
     assert main(["ask", question, "--index-dir", str(idx)]) == 0
     before, _ = capsys.readouterr()
     forget_engines()
-    target = persist.current_generation(idx) / "passages.jsonl"
+    target = persist.current_generation(idx) / "texts.sqlite"
     _flip(target)
     assert main(["ask", question, "--index-dir", str(idx)]) == 2
     out, err = capsys.readouterr()

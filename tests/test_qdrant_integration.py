@@ -1,5 +1,5 @@
 """Through the real all-MiniLM-L6-v2 with the index's vectors and BM25 in Qdrant (local mode): the seed question
-is answered and cited exactly as with FAISS."""
+is answered and cited exactly as with FAISS, short answer included."""
 
 from __future__ import annotations
 
@@ -31,9 +31,11 @@ def test_the_seed_question_cites_the_same_passage_as_with_faiss(tmp_path: Path, 
         answer = Engine(index, real_embedder).ask(QUESTION)
         reference = Engine(Index.load(tmp_path / "in-faiss"), real_embedder).ask(QUESTION)
         assert not answer.abstained
-        first = answer.citations[0]
+        short, first = answer.citations[:2]  # the short answer leads, cited inside the sentence cited next
+        assert (short.role, short.quote, answer.short_answer) == ("answer", "Aug. 13", "Aug. 13")
         assert first.quote.startswith("On Aug. 13, Turkey and Syria signed a memorandum of understanding")
-        assert index.documents[first.doc_id].text[first.start:first.end] == first.quote
+        for c in (short, first):
+            assert index.documents[c.doc_id].text[c.start:c.end] == c.quote
         assert [(c.doc_id, c.start, c.end, c.passage_id) for c in answer.citations] == \
             [(c.doc_id, c.start, c.end, c.passage_id) for c in reference.citations]
         assert [p.passage.id for p in answer.passages] == [p.passage.id for p in reference.passages]

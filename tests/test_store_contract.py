@@ -18,8 +18,9 @@ from rag.collection import build_index
 from rag.config import StoreSpec
 from rag.engine import Engine
 from rag.index import qdrant
-from rag.index.filters import allowed_ids, table_of, where_of
+from rag.index.filters import allowed_ids, table_of
 from rag.index.index import Index
+from rag.index.where import where_of
 from rag.window import TimeWindow
 
 pytest.importorskip("qdrant_client")

@@ -117,7 +117,8 @@ def test_api_ask_returns_the_answer_as_json(server: Server) -> None:
     out = client.predict(QUESTION, api_name="/ask")
     assert set(out) >= {"text", "citations", "passages", "abstained", "query", "question", "timings"}
     assert "Aug. 13" in out["text"] and "[1]" in out["text"] and not out["abstained"]
-    c = out["citations"][0]
+    assert out["short_answer"] == "Aug. 13" and out["citations"][0]["role"] == "answer"
+    c = out["citations"][1]
     assert c["quote"] == QUOTE and SEED_FILE.read_text(encoding="utf-8")[c["start"]:c["end"]] == QUOTE
     assert len(client.predict(QUESTION, 3, "lexical", api_name="/ask")["passages"]) <= 3
     from gradio_client.exceptions import AppError
@@ -225,6 +226,9 @@ def test_browser_asks_sees_the_cited_span_uploads_and_asks_again(server: Server,
     assert "Aug. 13" in answer and "[1]" in answer
     marks = page.locator("#rag-sources mark.rag-cited")
     assert marks.first.inner_text() == QUOTE
+    # The short answer leads the bubble in bold and is marked inside its highlighted sentence.
+    assert _last_answer(page).startswith("Aug. 13 [1]")
+    assert page.locator("#rag-sources mark.rag-cited mark.rag-answer").first.inner_text() == "Aug. 13"
     source = page.locator("#rag-sources section.rag-source").first.inner_text()
     assert "2025-08-18" in source and "Zoey Sky" in source and "This move, which comes after" in source
     assert page.locator("#rag-sources details.rag-retrieved").get_attribute("open") is None  # collapsed
@@ -239,7 +243,7 @@ def test_browser_asks_sees_the_cited_span_uploads_and_asks_again(server: Server,
     while not (log.is_file() and log.read_text().endswith("\n")) and time.time() < deadline:
         time.sleep(0.2)
     row = json.loads(log.read_text().splitlines()[-1])
-    assert row["rating"] == "like" and row["question"] == QUESTION and row["citations"][0]["quote"] == QUOTE
+    assert row["rating"] == "like" and row["question"] == QUESTION and QUOTE in [c["quote"] for c in row["citations"]]
 
     # Upload an article (and one whose name tries to climb out of the uploads folder), then ask about it.
     (server.base / "harbour.md").write_text(HARBOUR, encoding="utf-8")

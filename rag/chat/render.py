@@ -48,10 +48,15 @@ def _where(c: Citation) -> str:
 
 # -- chat messages --------------------------------------------------------------------------------------
 def answer_pieces(answer: Answer) -> list[str]:
-    """The answer text as Markdown, cut after each marker: the chat streams these one after another."""
-    pieces, pos = [], 0
+    """The answer text as Markdown, cut after each marker: the chat streams these one after another. The
+    short answer, when there is one, is in bold."""
+    pieces: list[str] = []
+    pos = 0
     for m in MARKER.finditer(answer.text):
-        pieces.append(esc_line(answer.text[pos:m.start()]) + f" [{m.group(1)}]")
+        words = esc_line(answer.text[pos:m.start()])
+        if not pieces and answer.short_answer is not None and words:
+            words = f"**{words}**"
+        pieces.append(words + f" [{m.group(1)}]")
         pos = m.end()
     if answer.text[pos:].strip() or not pieces:
         pieces.append(esc_line(answer.text[pos:]))
@@ -128,16 +133,22 @@ def notice_message(text: str) -> Message:
 
 
 # -- sources panel --------------------------------------------------------------------------------------
-def _highlight(passage_text: str, base: int, spans: Iterable[tuple[int, int, int]]) -> str:
+def _highlight(passage_text: str, base: int, spans: Iterable[tuple[int, int, int]], *,
+               css: str = "rag-cited") -> str:
     """`passage_text` (starting at document offset `base`) escaped, with each (start, end, marker) span
-    wrapped in <mark>."""
+    wrapped in <mark>. A span inside another (the short answer inside its sentence) is marked inside it."""
+    ordered = sorted(spans, key=lambda t: (t[0], -t[1]))
+    outer = [t for t in ordered if not any(o != t and o[0] <= t[0] and t[1] <= o[1] for o in ordered)]
     out, pos = [], 0
-    for start, end, marker in sorted(spans):
+    for start, end, marker in outer:
         s, e = max(start - base, pos), min(end - base, len(passage_text))
         if s >= e:
             continue
+        inner = [t for t in ordered if t not in outer and start <= t[0] and t[1] <= end]
+        body = (_highlight(passage_text[s:e], base + s, inner, css="rag-answer") if inner
+                else esc(passage_text[s:e]))
         out.append(esc(passage_text[pos:s]))
-        out.append(f'<mark class="rag-cited" data-marker="{marker}">{esc(passage_text[s:e])}</mark>')
+        out.append(f'<mark class="{css}" data-marker="{marker}">{body}</mark>')
         pos = e
     out.append(esc(passage_text[pos:]))
     return "".join(out)
@@ -149,12 +160,13 @@ def _cited_spans(answer: Answer, sp: ScoredPassage) -> list[tuple[int, int, int]
             if c.doc_id == p.doc_id and c.start < p.end and c.end > p.start]
 
 
-def _source_html(c: Citation, passages: Sequence[ScoredPassage]) -> str:
+def _source_html(c: Citation, passages: Sequence[ScoredPassage], inner: Sequence[Citation] = ()) -> str:
+    """One cited sentence in its passage, with the short answer (`inner`) marked inside it."""
     sp = next((s for s in passages if s.passage.id == c.passage_id), None)
-    if sp is None:  # the span is shown alone when its passage is not among those retrieved
-        body = f'<mark class="rag-cited" data-marker="{c.marker}">{esc(c.quote)}</mark>'
-    else:
-        body = _highlight(sp.passage.text, sp.passage.start, [(c.start, c.end, c.marker)])
+    spans = [(c.start, c.end, c.marker), *((i.start, i.end, i.marker) for i in inner)]
+    # The span is shown alone when its passage is not among those retrieved.
+    text, base = (c.quote, c.start) if sp is None else (sp.passage.text, sp.passage.start)
+    body = _highlight(text, base, spans)
     return (f'<section class="rag-source" id="rag-source-{c.marker}">'
             f'<div class="rag-source-title"><span class="rag-marker">[{c.marker}]</span> {esc(c.title)}</div>'
             f'<div class="rag-source-meta">{esc(_where(c))}</div>'
@@ -174,7 +186,14 @@ def sources_html(answer: Answer, *, mode: str = "hybrid") -> str:
     parts = ['<div class="rag-panel">']
     if answer.citations:
         parts.append("<h3>Sources</h3>")
-        parts.extend(_source_html(c, answer.passages) for c in answer.citations)
+        short = [c for c in answer.citations if c.role == "answer"]
+        for c in answer.citations:
+            inside = [a for a in short if a.doc_id == c.doc_id and c.start <= a.start and a.end <= c.end]
+            if c.role == "support":
+                parts.append(_source_html(c, answer.passages, inside))
+            elif not any(s.role == "support" and s.doc_id == c.doc_id and s.start <= c.start and c.end <= s.end
+                         for s in answer.citations):
+                parts.append(_source_html(c, answer.passages))  # a short answer outside every cited sentence
     else:
         parts.append('<h3>No answer in the articles</h3><p class="rag-abstain">The indexed articles do not answer '
                      "this question. The closest passages:</p>")
@@ -243,6 +262,7 @@ CSS = """
 .rag-source-meta { color: var(--body-text-color-subdued); font-size: 0.85rem; }
 .rag-passage { white-space: pre-wrap; margin: 0.3rem 0; }
 mark.rag-cited { background: #ffe066; color: #000; padding: 0 1px; }
+mark.rag-answer { background: #ff9f1c; color: #000; font-weight: 600; padding: 0 1px; }
 .rag-marker { color: var(--color-accent); }
 .rag-retrieved .rag-source-title { font-weight: 500; font-size: 0.85rem; }
 .rag-failed { color: #c0392b; }

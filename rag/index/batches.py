@@ -1,43 +1,34 @@
-"""Helpers of `Index.update`'s batched build: a growing buffer of sentence vectors and its progress."""
+"""Helpers of `Index.update`'s batched build: what a batch carries, the build's progress, and its report."""
 
 from __future__ import annotations
 
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-import numpy as np
-
-from rag.index.files import SENTENCE_DTYPE, SentenceKey
+from rag.index.sentences import SentenceKey
 from rag.records import Document, Passage
 
 # A document as one batch of an update carries it: the document, its passages and its distinct sentences' keys.
 Chunked = tuple[Document, list[Passage], list[SentenceKey]]
 
 
-class SentenceRows:
-    """Sentence vectors (SENTENCE_DTYPE) that grow by rows in one buffer, its capacity by half again when full.
+@dataclass(frozen=True, slots=True)
+class UpdateReport:
+    """What an update did: document ids added, changed and removed, and how much was embedded."""
 
-    The buffer is private and resized in place (`ndarray.resize`: realloc, which moves a large block by
-    remapping its pages rather than copying them), so growing never holds two copies of the vectors.
-    """
+    added: tuple[str, ...] = ()
+    changed: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    unchanged: int = 0
+    passages_embedded: int = 0
+    sentences_embedded: int = 0
+    seconds: float = 0.0
 
-    def __init__(self, start: np.ndarray, dim: int) -> None:
-        self._buf = np.array(start, dtype=SENTENCE_DTYPE, order="C") if len(start) else np.empty((0, dim),
-                                                                                             SENTENCE_DTYPE)
-        self._n = len(self._buf)
-
-    def extend(self, vectors: np.ndarray) -> None:
-        need = self._n + len(vectors)
-        if need > len(self._buf):
-            self._buf.resize((max(need, len(self._buf) * 3 // 2), self._buf.shape[1]), refcheck=False)
-        self._buf[self._n:need] = vectors
-        self._n = need
-
-    def array(self) -> np.ndarray:
-        """The rows so far, the spare capacity given back; the buffer is no longer grown after this."""
-        self._buf.resize((self._n, self._buf.shape[1]), refcheck=False)
-        return self._buf
+    @property
+    def touched(self) -> bool:
+        return bool(self.added or self.changed or self.removed)
 
 
 class BuildProgress:

@@ -6,7 +6,8 @@ Names, dates and numbers are what news questions are full of and what dense vect
 from __future__ import annotations
 
 import datetime
-from collections.abc import Sequence
+from array import array
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -17,7 +18,7 @@ from rag.records import Document, Hits
 from rag.text.terms import VERSION, terms
 
 if TYPE_CHECKING:
-    from rag.index.filters import Where
+    from rag.index.where import Where
 
 FOLDER = "bm25"
 __all__ = ["FOLDER", "VERSION", "Lexical", "LexicalIndex", "field_text"]
@@ -54,6 +55,31 @@ def field_text(doc: Document) -> str:
     return " ".join(words)
 
 
+class _TermIds:
+    """Each passage's term ids, as bm25s reads a tokenized corpus (`ids`, `vocab`): views into one array."""
+
+    def __init__(self, flat: array[int], ends: array[int], vocab: dict[str, int]) -> None:
+        self.ids = _Rows(flat, ends)
+        self.vocab = vocab
+
+
+class _Rows(Sequence[memoryview]):
+    def __init__(self, flat: array[int], ends: array[int]) -> None:
+        self._flat, self._ends = memoryview(flat), ends
+
+    def __len__(self) -> int:
+        return len(self._ends)
+
+    def __getitem__(self, i: int) -> memoryview:  # type: ignore[override]
+        return self._flat[self._ends[i - 1] if i else 0:self._ends[i]]
+
+    def __iter__(self) -> Iterator[memoryview]:
+        start = 0
+        for end in self._ends:
+            yield self._flat[start:end]
+            start = end
+
+
 class LexicalIndex:
     """BM25 over a list of passage texts; `ids[i]` is the passage id of row i."""
 
@@ -63,14 +89,22 @@ class LexicalIndex:
         self._df: np.ndarray | None = None
 
     @classmethod
-    def build(cls, texts: Sequence[str], ids: Sequence[int]) -> LexicalIndex:
+    def build(cls, texts: Iterable[str], ids: Sequence[int] | np.ndarray) -> LexicalIndex:
+        """BM25 over `texts` (one per id of `ids`, in that order), which are read once, one at a time."""
         import bm25s
 
         retriever = bm25s.BM25(k1=K1, b=B)
         index = cls(retriever, np.asarray(ids, dtype=np.int64))
-        if texts:
-            # One tokenizer for passages and queries: what BM25 indexes is exactly what `terms()` returns.
-            retriever.index([terms(t) or ["\x00"] for t in texts], show_progress=False)
+        if len(index.ids):
+            # One tokenizer for passages and queries: what BM25 indexes is exactly what `terms()` returns. Terms
+            # become ids as they are read, into one int32 array: a list of every passage's terms as strings
+            # took ~60 bytes a term (~1 GB for an archive of 250,000 passages).
+            vocab: dict[str, int] = {}
+            flat, ends = array("i"), array("q")
+            for text in texts:
+                flat.extend(vocab.setdefault(t, len(vocab)) for t in terms(text) or ["\x00"])
+                ends.append(len(flat))
+            retriever.index(_TermIds(flat, ends, vocab), show_progress=False)
         return index
 
     def __len__(self) -> int:
@@ -124,7 +158,8 @@ class LexicalIndex:
         return [f"{FOLDER}/{p.name}" for p in sorted(target.iterdir())]
 
     @classmethod
-    def load(cls, folder: Path) -> LexicalIndex:
+    def load(cls, folder: Path, *, mapped: bool = False) -> LexicalIndex:
+        """The index saved in `folder`; `mapped`: its score arrays memory-mapped rather than read."""
         import bm25s
 
         target = folder / FOLDER
@@ -132,7 +167,7 @@ class LexicalIndex:
             ids = np.load(target / "ids.npy")
             if len(ids) == 0:
                 return cls(bm25s.BM25(), ids)
-            retriever = bm25s.BM25.load(str(target), show_progress=False)
+            retriever = bm25s.BM25.load(str(target), mmap=mapped, show_progress=False)
         except (OSError, ValueError) as exc:
             raise IndexCorruptError(f"cannot read the BM25 index in {target}: {exc}") from exc
         return cls(retriever, ids)

@@ -2,8 +2,8 @@
 
     INDEX_DIR/
       CURRENT            the name of the live generation ("gen-000003"), replaced atomically
-      gen-000003/        manifest.json (format version, model, checksums), documents.jsonl, passages.jsonl,
-                         sentences.npy, sentence_vectors.npy, vectors.faiss, bm25/...
+      gen-000003/        manifest.json (format version, model, checksums), texts.sqlite, sentences.npy,
+                         sentence_vectors.npy, vectors.faiss, bm25/...
       .lock              held by the one process that may write
 
 A build writes a new generation beside the live one and switches CURRENT only once every file is on disk, so

@@ -1,4 +1,4 @@
-"""The files of one index generation, written and read back: documents.jsonl, passages.jsonl, sentences.npy,
+"""The files of one index generation, written and read back: texts.sqlite (documents and passages), sentences.npy,
 sentence_vectors.npy, the vector store's and BM25's files, and manifest.json over all of them.
 
 `rag.index.disk` makes the generation folder, switches to it and checks checksums; this module knows what
@@ -7,45 +7,38 @@ goes inside. `Index.save`/`Index.load` are its only callers.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
-
-import numpy as np
 
 from rag.config import StoreSpec
 from rag.errors import IndexCorruptError, IndexMismatchError, IndexWriteError
 from rag.index import bm25, disk, stores
 from rag.index.bm25 import Lexical
+from rag.index.sentences import SENTENCE_DTYPE, SentenceKey, SentenceTable
+from rag.index.texts import TextStore
 from rag.index.vectors import VectorStore
-from rag.ingest.corpus import fingerprint
-from rag.records import Document, Passage
 from rag.text.chunk import ChunkSettings
 
 # 2: documents.jsonl holds typed metadata (Document.to_dict: date, author, source, url, page_starts, extra),
 # and the manifest carries its own checksum.
 # 3: a document's date is an ISO day (or a year) found by rag.ingest.dates, with its `date_source`; an index of
 # version 2 holds dates as written and none from URLs or datelines, so it is rebuilt rather than read.
-FORMAT_VERSION = 3
-# [perf, issue 5] Sentence vectors are kept as float16 (half the memory; cosines change by ~1e-4) and memory-mapped
-# on load, so an archive's millions of them are paged in only as answers read them.
-SENTENCE_DTYPE = np.float16
-SentenceKey = tuple[str, int, int]  # (document id, start, end) of one sentence
+# 4: [issue 12] documents and passages in texts.sqlite (read on demand), sentences.npy as int32 (document
+# ordinal, start, end) rows, one run of rows per document.
+FORMAT_VERSION = 4
 
 
 class Contents(NamedTuple):
-    """What a generation holds, in memory."""
+    """What a generation holds: its header in memory, its texts and sentence vectors on disk."""
 
     model: str
     dim: int
     chunking: ChunkSettings
     next_id: int
     corpus: tuple[str, ...]
-    documents: dict[str, Document]
-    passages: dict[int, Passage]
-    sentence_keys: list[SentenceKey]
-    sentence_vectors: np.ndarray
+    texts: TextStore
+    sentences: SentenceTable
     store: VectorStore
     lexical: Lexical | None  # None when saved by another version of the tokenizer: rebuild it
 
@@ -53,18 +46,8 @@ class Contents(NamedTuple):
 def write(folder: Path, contents: Contents, manifest: Mapping[str, Any]) -> None:
     """Write `contents` into the empty generation folder `folder`, then the manifest (with `manifest`'s fields)."""
     assert contents.lexical is not None
-    ordinal = {d: i for i, d in enumerate(contents.documents)}
-    with (folder / "documents.jsonl").open("w", encoding="utf-8") as fh:
-        for doc in contents.documents.values():
-            fh.write(json.dumps(doc.to_dict(), ensure_ascii=False) + "\n")
-    with (folder / "passages.jsonl").open("w", encoding="utf-8") as fh:
-        for p in contents.passages.values():
-            row = {"id": p.id, "doc": ordinal[p.doc_id], "start": p.start, "end": p.end,
-                   "sentences": [list(s) for s in p.sentences]}
-            fh.write(json.dumps(row) + "\n")
-    keys = np.array([(ordinal[d], s, e) for d, s, e in contents.sentence_keys], np.int64).reshape(-1, 3)
-    np.save(folder / "sentences.npy", keys)
-    np.save(folder / "sentence_vectors.npy", np.asarray(contents.sentence_vectors, dtype=SENTENCE_DTYPE))
+    contents.texts.save(folder)
+    contents.sentences.save(folder, contents.texts.ordinals())
     try:
         contents.store.save(folder)
     except RuntimeError as exc:  # faiss reports a failed write (a full disk) as a RuntimeError
@@ -72,28 +55,6 @@ def write(folder: Path, contents: Contents, manifest: Mapping[str, Any]) -> None
         raise IndexWriteError(str(folder / "vectors.faiss"), reason) from exc
     contents.lexical.save(folder)
     disk.write_manifest(folder, dict(manifest))
-
-
-def _read_rows(folder: Path) -> tuple[dict[str, Document], dict[int, Passage], list[SentenceKey], np.ndarray]:
-    """Documents, passages, sentence keys and (memory-mapped) sentence vectors; IndexCorruptError if unreadable."""
-    try:
-        with (folder / "documents.jsonl").open(encoding="utf-8") as fh:
-            docs = [Document.from_dict(json.loads(line)) for line in fh]
-        passages: dict[int, Passage] = {}
-        with (folder / "passages.jsonl").open(encoding="utf-8") as fh:
-            for line in fh:
-                row = json.loads(line)
-                doc = docs[row["doc"]]
-                passages[row["id"]] = Passage(
-                    id=row["id"], doc_id=doc.id, start=row["start"], end=row["end"],
-                    text=doc.text[row["start"]:row["end"]],
-                    sentences=tuple((s, e) for s, e in row["sentences"]),
-                )
-        keys = [(docs[o].id, int(s), int(e)) for o, s, e in np.load(folder / "sentences.npy")]
-        vectors = np.load(folder / "sentence_vectors.npy", mmap_mode="r")
-    except (OSError, ValueError, KeyError, IndexError, TypeError) as exc:
-        raise IndexCorruptError(f"cannot read the index in {folder}: {exc}") from exc
-    return {d.id: d for d in docs}, passages, keys, vectors
 
 
 def _header(folder: Path, manifest: Mapping[str, Any]) -> tuple[str, int, ChunkSettings, int, tuple[str, ...], str]:
@@ -106,30 +67,34 @@ def _header(folder: Path, manifest: Mapping[str, Any]) -> tuple[str, int, ChunkS
         raise IndexCorruptError(f"{folder / disk.MANIFEST} has a malformed field ({exc!r}); {disk.REBUILD}") from exc
 
 
-def read(index_dir: Path, folder: Path, *, verify: bool, store: StoreSpec | None = None) -> Contents:
+def read(
+    index_dir: Path, folder: Path, *, verify: bool, mapped: bool = False, store: StoreSpec | None = None
+) -> Contents:
     """The contents of the generation `folder` of `index_dir`, every file checked against the manifest
     (checksums too with `verify`). IndexMismatchError for another format version or another `store` than the
-    index's, IndexCorruptError for damage."""
+    index's, IndexCorruptError for damage. With `mapped`, the vector store and BM25 are memory-mapped where they
+    can be (to check a generation without a second copy of them in memory); such contents are for reading only."""
     manifest = disk.read_manifest(folder, verify=verify)
     if manifest.get("format_version") != FORMAT_VERSION:
         raise IndexMismatchError(
             f"the index in {index_dir} has format version {manifest.get('format_version')}, this version of "
             f"rag reads {FORMAT_VERSION}; rebuild it with `rag index --rebuild`"
         )
-    documents, passages, keys, vectors = _read_rows(folder)
     model, dim, chunking, next_id, corpus, _kind = _header(folder, manifest)
-    if {d: fingerprint(doc) for d, doc in documents.items()} != dict(manifest.get("documents") or {}):
-        raise IndexCorruptError(f"the documents in {folder} do not match the fingerprints in its manifest")
+    texts = TextStore.open(folder)
     try:
-        sentence_vectors = vectors.reshape(-1, dim)
-    except ValueError as exc:
-        raise IndexCorruptError(f"cannot read the index in {folder}: {exc}") from exc
-    # A BM25 index tokenized by another version of `terms()` comes back None, rebuilt by the caller: never mixed.
-    vectors_store, lexical = stores.load(folder, manifest, dim=dim, model=model, spec=store or StoreSpec())
-    if len(vectors_store) != len(passages):
-        raise IndexCorruptError(f"{folder}: {len(vectors_store)} vectors for {len(passages)} passages")
-    return Contents(model, dim, chunking, next_id, corpus, documents, passages, keys, sentence_vectors,
-                    vectors_store, lexical)
+        if texts.fingerprints() != dict(manifest.get("documents") or {}):
+            raise IndexCorruptError(f"the documents in {folder} do not match the fingerprints in its manifest")
+        sentences = SentenceTable.load(folder, dim, {o: d for d, o in texts.ordinals().items()})
+        # A BM25 index tokenized by another version of `terms()` comes back None, rebuilt by the caller.
+        vectors, lexical = stores.load(folder, manifest, dim=dim, model=model, spec=store or StoreSpec(),
+                                       mapped=mapped)
+        if len(vectors) != texts.passage_count():
+            raise IndexCorruptError(f"{folder}: {len(vectors)} vectors for {texts.passage_count()} passages")
+    except BaseException:
+        texts.close()
+        raise
+    return Contents(model, dim, chunking, next_id, corpus, texts, sentences, vectors, lexical)
 
 
 def manifest_fields(contents: Contents, saved_at: str) -> dict[str, Any]:
@@ -143,9 +108,9 @@ def manifest_fields(contents: Contents, saved_at: str) -> dict[str, Any]:
         "lexical_version": bm25.VERSION,
         "next_id": contents.next_id,
         "corpus": list(contents.corpus),
-        "counts": {"documents": len(contents.documents), "passages": len(contents.passages),
-                   "sentences": len(contents.sentence_keys)},
-        "documents": {doc_id: fingerprint(doc) for doc_id, doc in contents.documents.items()},
+        "counts": {"documents": len(contents.texts.ordinals()), "passages": contents.texts.passage_count(),
+                   "sentences": len(contents.sentences)},
+        "documents": contents.texts.fingerprints(),
         "saved_at": saved_at,
     }
 

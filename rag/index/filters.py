@@ -9,11 +9,12 @@ back, rather than the k best of all with the others thrown away afterwards.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import NamedTuple, Protocol
 
 import numpy as np
 
+from rag.index.mappings import PassageMap
 from rag.records import Document, Passage
 from rag.window import TimeWindow, day_range
 
@@ -53,26 +54,39 @@ def _days(date: str | None) -> tuple[int, int]:
 def _signature(passages: Mapping[int, Passage], documents: Mapping[str, Document]) -> tuple[int, int, int]:
     # Passage ids are never reused: a changed or added article adds ids past the largest, a removed one
     # lowers the count; so these three numbers change whenever the table would.
-    return len(passages), max(passages, default=-1), len(documents)
+    return len(passages), _max_id(passages), len(documents)
+
+
+def _max_id(passages: Mapping[int, Passage]) -> int:
+    # An index's passages are in its text store, which knows its largest id: never a scan per question.
+    return passages.max_id() if isinstance(passages, PassageMap) else max(passages, default=-1)
+
+
+def _doc_of_each(passages: Mapping[int, Passage]) -> Iterable[tuple[int, str]]:
+    """(passage id, document id) of every passage; from the text store without reading a text."""
+    if isinstance(passages, PassageMap):
+        pids, docs = passages.doc_ids()
+        return zip(pids.tolist(), docs, strict=True)
+    return ((pid, p.doc_id) for pid, p in passages.items())
 
 
 def build_table(passages: Mapping[int, Passage], documents: Mapping[str, Document]) -> PassageTable:
     """The table of `passages` (by id) over their `documents`."""
-    size = max(passages, default=-1) + 1
+    size = _max_id(passages) + 1
     exists = np.zeros(size, bool)
     first = np.full(size, _UNDATED, np.int32)
     last = np.full(size, _UNDATED, np.int32)
     source = np.full(size, -1, np.int32)
     codes: dict[str, int] = {}
     per_doc: dict[str, tuple[int, int, int]] = {}
-    for pid, p in passages.items():
-        row = per_doc.get(p.doc_id)
+    for pid, doc_id in _doc_of_each(passages):
+        row = per_doc.get(doc_id)
         if row is None:
-            doc = documents.get(p.doc_id)
+            doc = documents.get(doc_id)
             lo, hi = _days(doc.date if doc else None)
             name = doc.source if doc and doc.source else None
             code = codes.setdefault(name, len(codes)) if name else -1
-            row = per_doc[p.doc_id] = (lo, hi, code)
+            row = per_doc[doc_id] = (lo, hi, code)
         exists[pid] = True
         first[pid], last[pid], source[pid] = row
     return PassageTable(exists, first, last, source, tuple(codes), _signature(passages, documents))
@@ -110,25 +124,6 @@ def allowed_ids(
         codes = [i for i, name in enumerate(table.sources) if name.strip().casefold() in wanted]
         mask &= np.isin(table.source, np.asarray(codes, np.int32))
     return mask
-
-
-class Where(NamedTuple):
-    """The selection `allowed_ids` makes, as conditions on a passage's own fields (`passage_fields`), for a store
-    that filters by payload inside its search (Qdrant): day ordinals and casefolded outlet names."""
-
-    since: int | None  # the article's last day on or after this (an undated article, -1, never is)
-    until: int | None  # the article's first day on or before this (an undated one, -1, always is)
-    sources: tuple[str, ...] | None
-
-
-def where_of(window: TimeWindow | None, sources: Collection[str] | None = None) -> Where | None:
-    """The conditions of `allowed_ids(table, window, sources)`; None exactly when that is None."""
-    bounded = window is not None and (window.since is not None or window.until is not None)
-    if not bounded and not sources:
-        return None
-    since = window.since.toordinal() if window is not None and window.since is not None else None
-    until = window.until.toordinal() if window is not None and window.until is not None else None
-    return Where(since, until, tuple(sorted({s.strip().casefold() for s in sources})) if sources else None)
 
 
 def passage_fields(table: PassageTable, pid: int) -> dict[str, int | str | None]:

@@ -4,13 +4,15 @@ Updates are incremental: only documents added or changed are chunked and embedde
 dropped. Sentence vectors are computed here, at index time, so answering needs no model call beyond the one
 query embedding.
 
-Documents are chunked and embedded a batch at a time (`BATCH_TEXTS`), so the memory an update takes beyond
-the index itself is bounded by a batch, not by the corpus (bench/build_memory.py).
+[issue 12] An archive's texts and sentence vectors are not held in memory: documents and passages live in a
+SQLite file read on demand (`rag.index.texts`), sentence vectors in a file appended as each batch is embedded and
+memory-mapped to be read (`rag.index.sentences`). Documents are chunked and embedded a batch at a time
+(`BATCH_TEXTS`), so the memory a build takes beyond the passage vectors and BM25 is bounded by a batch, not by
+the corpus (bench/build_memory.py).
 """
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -21,14 +23,14 @@ import numpy as np
 
 from rag.config import StoreSpec
 from rag.embed.model import Embedder
-from rag.errors import IndexCorruptError, IndexMismatchError, RagError
-from rag.index import bm25, disk, files, stores
-from rag.index.batches import BuildProgress, Chunked, SentenceRows
-from rag.index.bm25 import Lexical, LexicalIndex
-from rag.index.files import SENTENCE_DTYPE, SentenceKey
-from rag.index.filters import build_table
-from rag.index.qdrant import QdrantStore
-from rag.index.vectors import FaissStore, VectorStore
+from rag.errors import IndexCorruptError, IndexMismatchError
+from rag.index import disk, files, stores
+from rag.index.batches import BuildProgress, Chunked, UpdateReport
+from rag.index.bm25 import Lexical
+from rag.index.mappings import DocumentMap, PassageMap
+from rag.index.sentences import SentenceKey, SentenceTable
+from rag.index.texts import TextStore
+from rag.index.vectors import EXACT_MAX, FaissStore, VectorStore
 from rag.ingest.corpus import fingerprint
 from rag.records import Document, Passage
 from rag.text.chunk import ChunkSettings, chunk_document
@@ -39,40 +41,27 @@ from rag.text.chunk import ChunkSettings, chunk_document
 BATCH_TEXTS = 2000
 
 
-@dataclass(frozen=True, slots=True)
-class UpdateReport:
-    """What an update did: document ids added, changed and removed, and how much was embedded."""
-
-    added: tuple[str, ...] = ()
-    changed: tuple[str, ...] = ()
-    removed: tuple[str, ...] = ()
-    unchanged: int = 0
-    passages_embedded: int = 0
-    sentences_embedded: int = 0
-    seconds: float = 0.0
-
-    @property
-    def touched(self) -> bool:
-        return bool(self.added or self.changed or self.removed)
-
-
 @dataclass
 class Index:
-    """An index in memory. Build with `Index.create(...)` and `update(...)`; `save()`/`load()` are inverses."""
+    """An index. Build with `Index.create(...)` and `update(...)`; `save()`/`load()` are inverses.
+
+    `documents` and `passages` are read-only mappings over the text store, `sentence_vectors` a memory map:
+    change an index through `update`/`sync` only."""
 
     model: str
     dim: int
     chunking: ChunkSettings
     store: VectorStore
-    documents: dict[str, Document] = field(default_factory=dict)
-    passages: dict[int, Passage] = field(default_factory=dict)
-    sentence_keys: list[SentenceKey] = field(default_factory=list)
-    sentence_vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
+    texts: TextStore = field(default_factory=TextStore.create)
+    sentences: SentenceTable = field(default=None)  # type: ignore[assignment]  # an empty one of `dim`
     next_id: int = 0
     corpus: tuple[str, ...] = ()
     lexical: Lexical | None = None
     lexical_rebuilt: bool = False  # loaded with a BM25 index of another version, rebuilt in memory: save me
-    _sentence_row: dict[SentenceKey, int] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.sentences is None:
+            self.sentences = SentenceTable(self.dim)
 
     @classmethod
     def create(
@@ -85,22 +74,37 @@ class Index:
                 f"passages of {chunking.max_tokens} tokens would be truncated by {embedder.name}, "
                 f"which reads at most {embedder.max_tokens}"
             )
-        index = cls(
-            model=embedder.name,
-            dim=embedder.dim,
-            chunking=chunking,
-            store=store if store is not None else FaissStore(embedder.dim),
-            sentence_vectors=np.zeros((0, embedder.dim), SENTENCE_DTYPE),
-        )
+        index = cls(model=embedder.name, dim=embedder.dim, chunking=chunking,
+                    store=store if store is not None else FaissStore(embedder.dim))
         index._rebuild_lexical()
         return index
 
     # -- reading ---------------------------------------------------------------------------------------
+    @property
+    def documents(self) -> DocumentMap:
+        """The documents by id, in the order they were added (read from the text store on demand)."""
+        return DocumentMap(self.texts)
+
+    @property
+    def passages(self) -> PassageMap:
+        """The passages by id (read from the text store on demand)."""
+        return PassageMap(self.texts)
+
+    @property
+    def sentence_keys(self) -> list[SentenceKey]:
+        """Every sentence's key, in row order: a list built on each call (use `len(index.sentences)` to count)."""
+        return list(self.sentences.keys())
+
+    @property
+    def sentence_vectors(self) -> np.ndarray:
+        """The sentence vectors (float16), memory-mapped; rows as `sentence_vector_rows` gives them."""
+        return self.sentences.vectors
+
     def sentence_vector_rows(self, keys: Sequence[tuple[str, int, int]]) -> np.ndarray:
-        return np.array([self._sentence_row[k] for k in keys], dtype=np.int64)
+        return self.sentences.rows(keys)
 
     def fingerprints(self) -> dict[str, str]:
-        return {doc_id: fingerprint(doc) for doc_id, doc in self.documents.items()}
+        return self.texts.fingerprints()
 
     def check_model(self, embedder: Embedder) -> None:
         """Raise IndexMismatchError unless this index was built with `embedder`'s model."""
@@ -165,17 +169,10 @@ class Index:
     def _drop(self, doc_ids: Sequence[str]) -> None:
         if not doc_ids:
             return
-        gone = set(doc_ids)
-        pids = [pid for pid, p in self.passages.items() if p.doc_id in gone]
-        self.store.remove(pids)
-        for pid in pids:
-            del self.passages[pid]
-        for d in gone:
-            self.documents.pop(d, None)
-        keep = [i for i, k in enumerate(self.sentence_keys) if k[0] not in gone]
-        self.sentence_keys = [self.sentence_keys[i] for i in keep]
-        self.sentence_vectors = self.sentence_vectors[keep]
-        self._sentence_row = {k: i for i, k in enumerate(self.sentence_keys)}
+        self.store.remove(self.texts.drop(doc_ids))
+        for d in doc_ids:
+            self.sentences.drop(d)
+        self.sentences.compact()
 
     def _add(
         self, docs: Sequence[Document], embedder: Embedder, *, progress: bool, batch_texts: int
@@ -187,8 +184,6 @@ class Index:
         if not docs:
             return 0, 0
         bar = BuildProgress(docs) if progress else None
-        # One buffer grown in place: a np.vstack per update copied every sentence vector so far each time.
-        rows = SentenceRows(self.sentence_vectors, self.dim)
         n_pass = n_sent = 0
         batch: list[Chunked] = []
         size = 0
@@ -198,13 +193,12 @@ class Index:
                 batch.append((doc, passages, keys))
                 size += len(passages) + len(keys)
                 if size >= batch_texts or i == len(docs) - 1:
-                    added = self._embed_batch(batch, embedder, rows)
+                    added = self._embed_batch(batch, embedder)
                     n_pass, n_sent = n_pass + added[0], n_sent + added[1]
                     if bar is not None:
                         bar.advance(batch)
                     batch, size = [], 0
         finally:
-            self.sentence_vectors = rows.array()
             if bar is not None:
                 bar.close()
         return n_pass, n_sent
@@ -222,48 +216,32 @@ class Index:
         spans = dict.fromkeys((s, e) for p in passages for s, e in p.sentences)
         return passages, [(doc.id, s, e) for s, e in spans]
 
-    def _embed_batch(
-        self, batch: Sequence[Chunked], embedder: Embedder, rows: SentenceRows
-    ) -> tuple[int, int]:
+    def _embed_batch(self, batch: Sequence[Chunked], embedder: Embedder) -> tuple[int, int]:
         """Embed one batch's passages and sentences in one call and add them, with their documents, to the index;
         return (passages, sentences) added."""
         passages = [p for _, ps, _ in batch for p in ps]
-        keys = [k for _, _, ks in batch for k in ks]
         texts = [p.text for p in passages] + [doc.text[s:e] for doc, _, ks in batch for _, s, e in ks]
         vectors = embedder.embed(texts, progress=False)  # the update's own bar counts passages
         del texts
         self.store.add(np.array([p.id for p in passages], np.int64), vectors[: len(passages)])
-        rows.extend(vectors[len(passages):])
-        for doc, _, _ in batch:
-            self.documents[doc.id] = doc
-        for p in passages:
-            self.passages[p.id] = p
-        base = len(self.sentence_keys)
-        self.sentence_keys.extend(keys)
-        self._sentence_row.update({k: base + i for i, k in enumerate(keys)})
-        return len(passages), len(keys)
+        self.texts.add([doc for doc, _, _ in batch], passages)
+        self.sentences.add([(doc.id, [(s, e) for _, s, e in ks]) for doc, _, ks in batch], vectors[len(passages):])
+        if isinstance(self.store, FaissStore) and self.store.kind == "flat" and len(self.store) > EXACT_MAX:
+            # [issue 12] An archive's float32 vectors would take 1.5 KiB a passage until the save: the store
+            # becomes an ivf-sq8 one (384 bytes a vector) as soon as it is that large, trained on what it holds.
+            self.store = self.store.resized()
+        return len(passages), len(vectors) - len(passages)
 
     def _rebuild_lexical(self) -> None:
         # BM25 statistics are corpus-wide, so the lexical index is rebuilt; tokenizing is cheap next to embedding.
-        pids = sorted(self.passages)
-        first: dict[str, int] = {}
-        for pid in pids:
-            first.setdefault(self.passages[pid].doc_id, pid)
-        texts = []
-        for pid in pids:
-            p = self.passages[pid]
-            fields = bm25.field_text(self.documents[p.doc_id]) if first[p.doc_id] == pid else ""
-            texts.append(f"{p.text}\n{fields}" if fields else p.text)
-        if isinstance(self.store, QdrantStore):  # BM25 is the store's sparse vectors, beside the filters' fields
-            self.lexical = self.store.index_terms(texts, pids, build_table(self.passages, self.documents))
-        else:
-            self.lexical = LexicalIndex.build(texts, pids)
+        # The passages are streamed from the text store (`rag.index.stores.lexical`).
+        self.lexical = stores.lexical(self.store, self.texts)
 
     # -- disk ------------------------------------------------------------------------------------------
     def contents(self) -> files.Contents:
         """What a saved generation of this index holds (`rag.index.files`)."""
-        return files.Contents(self.model, self.dim, self.chunking, self.next_id, self.corpus, self.documents,
-                              self.passages, self.sentence_keys, self.sentence_vectors, self.store, self.lexical)
+        return files.Contents(self.model, self.dim, self.chunking, self.next_id, self.corpus, self.texts,
+                              self.sentences, self.store, self.lexical)
 
     def save(self, index_dir: str | Path) -> Path:
         """Write this index as a new generation of `index_dir` and make it the live one; return its folder.
@@ -275,21 +253,25 @@ class Index:
         if isinstance(self.store, FaissStore):  # [perf, issue 5] exact when small, ivf-sq8 when large
             self.store = self.store.resized()
         contents = self.contents()
-        previous = stores.live_collection(index_dir) if isinstance(self.store, QdrantStore) else None
-        with disk.write_generation(index_dir, check=partial(self._check_saved, index_dir)) as folder:
+        # A Qdrant store drops the collections no generation needs once the new one is live (`stores.saving`).
+        with stores.saving(self.store, index_dir), \
+                disk.write_generation(index_dir, check=partial(self._check_saved, index_dir)) as folder:
             files.write(folder, contents, files.manifest_fields(contents, time.strftime("%Y-%m-%dT%H:%M:%S%z")))
-        if isinstance(self.store, QdrantStore):  # collections no generation needs now; else left to the next save
-            with contextlib.suppress(RagError):
-                self.store.prune(previous)
         return disk.current_generation(index_dir)
 
     def _check_saved(self, index_dir: Path, gen: Path) -> None:
-        """Read the generation just written back, verifying every checksum, and compare it with this index."""
-        spec = self.store.spec if isinstance(self.store, QdrantStore) else StoreSpec()
-        back = files.read(index_dir, gen, verify=True, store=spec)
-        ours = (self.model, self.next_id, len(self.documents), len(self.passages), len(self.sentence_keys))
-        theirs = (back.model, back.next_id, len(back.documents), len(back.passages), len(back.sentence_keys))
-        if ours != theirs or len(back.store) != len(self.store):
+        """Read the generation just written back, verifying every checksum, and compare it with this index.
+        The texts and sentence vectors stay on disk and the vector store and BM25 are memory-mapped: the check
+        holds no second copy of the index."""
+        back = files.read(index_dir, gen, verify=True, mapped=True, store=stores.spec_for(self.store))
+        try:
+            ours = (self.model, self.next_id, len(self.documents), len(self.passages), len(self.sentences),
+                    len(self.store))
+            theirs = (back.model, back.next_id, len(back.texts.ordinals()), back.texts.passage_count(),
+                      len(back.sentences), len(back.store))
+        finally:
+            back.texts.close()
+        if ours != theirs:
             raise IndexCorruptError(f"{gen} does not hold the index that was saved")
 
     @classmethod
@@ -307,9 +289,11 @@ class Index:
             if disk.current_generation(index_dir) == gen:
                 raise
             contents = files.read(index_dir, disk.current_generation(index_dir), verify=verify, store=store)
-        index = cls(**contents._asdict(), _sentence_row={k: i for i, k in enumerate(contents.sentence_keys)})
+        index = cls(**contents._asdict())
         if index.lexical is None:
             index._rebuild_lexical()
             index.lexical_rebuilt = True
         return index
 
+
+__all__ = ["BATCH_TEXTS", "ChunkSettings", "Index", "UpdateReport"]

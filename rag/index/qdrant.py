@@ -12,19 +12,18 @@ loaded before the switch may still search) are dropped.
 
 BM25. The sparse vectors hold our own terms (`rag.text.terms`) over a vocabulary saved with the generation, and
 bm25s's weights: a passage's value for a term is the BM25 term-frequency part, a query's is the term's IDF times
-its count. Their dot product is bm25s's score, so lexical results are the same with either store. IDF is
-computed here, not by Qdrant: a server counts deleted points in its IDF until it optimises its segments.
+its count (`rag.index.qdrant_terms`). Their dot product is bm25s's score, so lexical results are the same with
+either store. IDF is computed here, not by Qdrant: a server counts deleted points in its IDF until it optimises
+its segments.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import socket
 import uuid
 import weakref
-from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -33,14 +32,13 @@ import numpy as np
 
 from rag.config import StoreSpec
 from rag.errors import IndexCorruptError, IndexMismatchError
-from rag.index.bm25 import K1, B
-from rag.index.filters import PassageTable, Where, passage_fields
+from rag.index.filters import PassageTable, passage_fields
 from rag.index.qdrant_conn import client, models, release
+from rag.index.qdrant_terms import SPARSE, TERMS_FILE, QdrantTerms, TermBag
+from rag.index.where import Where
 from rag.records import Hits
-from rag.text.terms import terms
 
-DENSE, SPARSE = "dense", "bm25"
-TERMS_FILE = "qdrant_terms.json"
+DENSE = "dense"
 _BATCH = 256  # points per request: a few hundred KB of JSON at 384 dimensions
 _stages: set[str] = set()  # collections this process made and has not saved or dropped: never pruned
 
@@ -187,38 +185,33 @@ class QdrantStore:
         self._sealed = True
         return []
 
-    def index_terms(self, texts: Sequence[str], ids: Sequence[int], table: PassageTable) -> QdrantTerms:
-        """BM25 over `texts` (passages `ids`, every passage of the index) and the filters' fields, written with
-        each passage's vector as one point: the corpus's statistics (the average length) change with every
-        update, as they do for bm25s, which rebuilds its index too."""
+    def index_terms(self, texts: Iterable[str], ids: Sequence[int] | np.ndarray, table: PassageTable) -> QdrantTerms:
+        """BM25 over `texts` (one per passage of `ids`, every passage of the index, read once, one at a time) and
+        the filters' fields, written with each passage's vector as one point: the corpus's statistics (the
+        average length) change with every update, as they do for bm25s, which rebuilds its index too."""
         m = models()
-        tokens = [terms(t) or ["\x00"] for t in texts]  # bm25s's stand-in for a passage without terms
-        vocab = {t: i for i, t in enumerate(sorted({t for toks in tokens for t in toks}))}
-        df = np.zeros(len(vocab), np.int64)
-        avg = float(np.mean([len(toks) for toks in tokens])) if tokens else 1.0
-        sparse = {}
-        for pid, toks in zip(ids, tokens, strict=True):
-            counts = Counter(toks)
-            tf = np.array(list(counts.values()), np.float64)
-            index = [vocab[t] for t in counts]
-            df[index] += 1
-            weights = tf / (tf + K1 * (1 - B + B * len(toks) / avg))
-            sparse[int(pid)] = m.SparseVector(indices=index, values=weights.tolist())
+        bag = TermBag(texts)
+        row = {pid: i for i, pid in enumerate(np.asarray(ids, np.int64).tolist())}
+        if len(row) != len(bag.lengths):
+            raise ValueError(f"{len(bag.lengths)} texts for {len(row)} passage ids")
 
         def point(pid: int, dense: Any) -> Any:
-            return m.PointStruct(id=pid, vector={DENSE: dense, SPARSE: sparse[pid]},
-                                 payload=passage_fields(table, pid))
+            indices, weights = bag.weights(row[pid])
+            return m.PointStruct(id=pid, vector={DENSE: dense, SPARSE: m.SparseVector(indices=indices,
+                                 values=weights)}, payload=passage_fields(table, pid))
 
         self._writable()
         source, stale = self._source or self.collection, []
         for page in self._pages(source, vectors=[DENSE]):  # the vectors kept, read a page at a time
-            self._upsert([point(p.id, p.vector[DENSE]) for p in page if p.id in sparse and p.id not in self._pending])
-            stale += [p.id for p in page if p.id not in sparse and source == self.collection]
-        self._upsert([point(i, v.tolist()) for i, v in self._pending.items() if i in sparse])
+            self._upsert([point(p.id, p.vector[DENSE]) for p in page if p.id in row and p.id not in self._pending])
+            stale += [p.id for p in page if p.id not in row and source == self.collection]
+        pending = [i for i in self._pending if i in row]
+        for s in range(0, len(pending), _BATCH):  # one page of points built at a time
+            self._upsert([point(i, self._pending[i].tolist()) for i in pending[s:s + _BATCH]])
         if stale:
             self._client("delete", self.collection, points_selector=m.PointIdsList(points=stale), wait=True)
         self._source, self._pending, self._removed = None, {}, set()
-        return QdrantTerms(self, vocab, df, len(ids))
+        return QdrantTerms(self, bag.vocab, bag.df(), len(row))
 
     def prune(self, previous: str | None = None) -> list[str]:
         """Drop this index's collections no generation needs: all but the live one, the one before it (`previous`,
@@ -260,47 +253,6 @@ def _filter(where: Where | None, allowed: np.ndarray | None) -> Any:
     if allowed is not None:
         return m.Filter(must=[m.HasIdCondition(has_id=np.flatnonzero(allowed).tolist())])
     return None
-
-
-class QdrantTerms:
-    """The lexical side of a Qdrant store (`rag.index.bm25.Lexical`): our terms' vocabulary and document
-    frequencies, kept with the generation; the sparse vectors they index are in the collection."""
-
-    def __init__(self, store: QdrantStore, vocab: dict[str, int], df: np.ndarray, n: int) -> None:
-        self.store, self.vocab, self.df, self.n = store, vocab, df, n
-
-    def __len__(self) -> int:
-        return self.n
-
-    def idf(self, query_terms: Sequence[str]) -> np.ndarray:
-        """As `LexicalIndex.idf`: bm25s's IDF, unknown terms getting the highest."""
-        df = np.array([self.df[self.vocab[t]] if t in self.vocab else 0 for t in query_terms], np.float64)
-        n = max(self.n, 1)
-        return np.log(1 + (n - df + 0.5) / (df + 0.5))
-
-    def search(self, query: str, k: int, *, allowed: np.ndarray | None = None, where: Where | None = None) -> Hits:
-        """The best `k` passages by BM25 (as `LexicalIndex.search`), filtered inside Qdrant."""
-        counts = Counter(t for t in terms(query) if t in self.vocab)
-        if not counts:
-            return Hits(np.zeros(0, np.int64), np.zeros(0, np.float32))
-        # bm25s adds a repeated query term's score once per repetition: the weight is IDF times the count.
-        weights = self.idf(list(counts)) * np.array(list(counts.values()), np.float64)
-        vector = models().SparseVector(indices=[self.vocab[t] for t in counts], values=weights.tolist())
-        return self.store.query(vector, SPARSE, k, allowed=allowed, where=where)
-
-    def save(self, folder: Path) -> list[str]:
-        body = {"terms": sorted(self.vocab, key=self.vocab.__getitem__), "df": self.df.tolist(), "n": self.n}
-        (folder / TERMS_FILE).write_text(json.dumps(body, ensure_ascii=False), encoding="utf-8")
-        return [TERMS_FILE]
-
-    @classmethod
-    def load(cls, folder: Path, store: QdrantStore) -> QdrantTerms:
-        try:
-            body = json.loads((folder / TERMS_FILE).read_text(encoding="utf-8"))
-            vocab = {t: i for i, t in enumerate(body["terms"])}
-            return cls(store, vocab, np.asarray(body["df"], np.int64), int(body["n"]))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise IndexCorruptError(f"cannot read the BM25 terms in {folder / TERMS_FILE}: {exc}") from exc
 
 
 __all__ = ["DENSE", "SPARSE", "TERMS_FILE", "QdrantStore", "QdrantTerms", "client", "prefix_for", "release"]

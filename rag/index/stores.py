@@ -7,15 +7,22 @@ A generation's manifest says which ("store": {"kind": "flat"} for FAISS; {"kind"
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from rag.config import StoreSpec
 from rag.errors import IndexCorruptError, IndexError_, IndexMismatchError, RagError
 from rag.index import bm25, disk
 from rag.index.bm25 import Lexical, LexicalIndex
-from rag.index.qdrant import QdrantStore, QdrantTerms
+from rag.index.filters import build_table
+from rag.index.mappings import DocumentMap, PassageMap
+from rag.index.qdrant import QdrantStore
+from rag.index.qdrant_terms import QdrantTerms
+from rag.index.texts import TextStore
 from rag.index.vectors import FaissStore, VectorStore
 
 
@@ -34,6 +41,40 @@ def entry(store: VectorStore) -> dict[str, Any]:
     if isinstance(store, QdrantStore):
         return {"kind": "qdrant", "uri": store.spec.uri, "collection": store.collection, "prefix": store.prefix}
     return {"kind": store.kind}
+
+
+def spec_for(store: VectorStore) -> StoreSpec:
+    """The spec that reaches `store` again (a Qdrant store's URI and key; FAISS needs none)."""
+    return store.spec if isinstance(store, QdrantStore) else StoreSpec()
+
+
+def lexical(store: VectorStore, texts: TextStore) -> Lexical:
+    """BM25 over every passage of `texts`, kept where `store` keeps it: bm25s's files beside FAISS, or sparse
+    vectors in the Qdrant collection, written with the filters' fields. The passages are streamed from the text
+    store in id order (a document's passages are consecutive; its author and date go with the first of them)."""
+    ids = np.fromiter(texts.passage_ids(), np.int64)
+    if isinstance(store, QdrantStore):
+        return store.index_terms(_lexical_texts(texts), ids, build_table(PassageMap(texts), DocumentMap(texts)))
+    return LexicalIndex.build(_lexical_texts(texts), ids)
+
+
+def _lexical_texts(texts: TextStore) -> Iterator[str]:
+    last = None
+    for p in texts.passages():
+        fields = bm25.field_text(texts.document(p.doc_id)) if p.doc_id != last else ""
+        last = p.doc_id
+        yield f"{p.text}\n{fields}" if fields else p.text
+
+
+@contextlib.contextmanager
+def saving(store: VectorStore, index_dir: Path) -> Iterator[None]:
+    """Around writing a generation of `index_dir`: once it is live, a Qdrant store drops the collections no
+    generation needs now (all but the new one and the one before it); a failure there is left to the next save."""
+    previous = live_collection(index_dir) if isinstance(store, QdrantStore) else None
+    yield
+    if isinstance(store, QdrantStore):
+        with contextlib.suppress(RagError):
+            store.prune(previous)
 
 
 def spec_of(index_dir: Path, spec: StoreSpec) -> StoreSpec:
@@ -58,10 +99,11 @@ def live_collection(index_dir: Path) -> str | None:
 
 
 def load(
-    folder: Path, manifest: Mapping[str, Any], *, dim: int, model: str, spec: StoreSpec
+    folder: Path, manifest: Mapping[str, Any], *, dim: int, model: str, spec: StoreSpec, mapped: bool = False
 ) -> tuple[VectorStore, Lexical | None]:
     """The store and BM25 of the generation `folder`; the BM25 is None when saved by another version of the
-    tokenizer (the caller rebuilds it). IndexMismatchError when `spec` names another kind of store."""
+    tokenizer (the caller rebuilds it). IndexMismatchError when `spec` names another kind of store. `mapped`:
+    FAISS's and bm25s's files memory-mapped, for reading only (a Qdrant collection is on its server anyway)."""
     stored = manifest["store"]
     kind = str(stored["kind"])
     qdrant = kind == "qdrant"
@@ -71,7 +113,8 @@ def load(
             f"{spec.uri}; rebuild it there with `rag index --rebuild --store {spec.uri}`")
     same_terms = manifest.get("lexical_version") == bm25.VERSION
     if not qdrant:
-        return FaissStore.load(folder, dim=dim, kind=kind), LexicalIndex.load(folder) if same_terms else None
+        return (FaissStore.load(folder, dim=dim, kind=kind, mapped=mapped),
+                LexicalIndex.load(folder, mapped=mapped) if same_terms else None)
     if not same_terms:  # rebuilding its terms would write to the store: a reader must not
         raise IndexMismatchError(f"the index in {folder.parent} was tokenized by another version of rag; rebuild "
                                  "it with `rag index --rebuild`")

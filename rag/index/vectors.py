@@ -28,7 +28,7 @@ from rag.errors import IndexCorruptError, MissingDependencyError
 from rag.records import Hits
 
 if TYPE_CHECKING:
-    from rag.index.filters import Where
+    from rag.index.where import Where
 
 KINDS: tuple[str, ...] = ("flat", "ivf-sq8", "hnsw")
 # Exact search up to this many vectors: a flat scan of 50k takes ~5.5 ms on these machines (bench/search.py);
@@ -257,10 +257,13 @@ class FaissStore:
         return [self.FILE]
 
     @classmethod
-    def load(cls, folder: Path, *, dim: int, kind: str) -> FaissStore:
+    def load(cls, folder: Path, *, dim: int, kind: str, mapped: bool = False) -> FaissStore:
+        """The store saved in `folder`; `mapped`: memory-mapped and read-only (to check a generation just
+        written without a second copy of its vectors in memory), never to be changed."""
         faiss = _faiss()
+        flags = faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY if mapped else 0
         try:
-            index = faiss.read_index(str(folder / cls.FILE))
+            index = faiss.read_index(str(folder / cls.FILE), flags)
         except RuntimeError as exc:
             raise IndexCorruptError(f"cannot read {folder / cls.FILE}: {exc}") from exc
         if index.d != dim:

@@ -1,0 +1,111 @@
+"""Compose the extractive answer: the chosen sentences' citations, led by the short answer, and the text.
+
+The short answer is the phrase of a chosen sentence that answers the question (`rag.span`), cited as an exact
+span inside that sentence. When the chosen sentences of different articles give different values, each a date,
+a number or a name ("12" in one, "31" in another), neither is picked silently: each value leads the answer with
+its own citation, newest article first, and the text says the reports differ, giving each one's outlet and
+date.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from rag.cite import make_citation
+from rag.extractive import Candidate
+from rag.records import Citation, Document, SearchWindow
+from rag.span.model import ShortAnswer, short_answer
+from rag.text.terms import terms
+from rag.window import day_range
+
+# Months written out or abbreviated are the same value: "Aug. 13" and "August 13" agree.
+_MONTH_PREFIX = 3
+# Reports of one story that differ are days or weeks apart; a value months away is another story's.
+SAME_STORY_DAYS = 31
+# The kinds of value two reports can give differently: a free phrase ("words") differs without disagreeing.
+_VALUES = frozenset({"date", "number", "name"})
+
+
+def _value(text: str) -> frozenset[str]:
+    """What a short answer says, for comparing two of them: its terms, months cut to their first letters."""
+    return frozenset(t[:_MONTH_PREFIX] if t.isalpha() else t for t in terms(text))
+
+
+def _agree(a: str, b: str) -> bool:
+    """Two short answers say the same when the terms of one hold the other's ("Guler", "Yasar Guler")."""
+    va, vb = _value(a), _value(b)
+    return not va or not vb or va <= vb or vb <= va
+
+
+def _differs(found: ShortAnswer, leads: Sequence[ShortAnswer]) -> bool:
+    """Whether `found` is another value of the same kind as the leading short answers (a number against a
+    number, a name against a name), not one they hold."""
+    return found.kind in _VALUES and all(x.kind == found.kind and not _agree(found.text, x.text) for x in leads)
+
+
+def _days_apart(a: Document, b: Document) -> int:
+    """Days between two articles' dates (0 when either is undated: nothing says they are far apart)."""
+    da, db = day_range(a.date), day_range(b.date)
+    if da is None or db is None:
+        return 0
+    return max(0, (da[0] - db[1]).days, (db[0] - da[1]).days)
+
+
+def _leads(documents: Mapping[str, Document], question: str, chosen: Sequence[Candidate],
+           rivals: Sequence[Candidate]) -> list[tuple[Candidate, ShortAnswer]]:
+    """The sentences whose short answers lead the answer, with them: the best chosen sentence's alone, or, when
+    other articles' chosen sentences or `rivals` give another date, number or name, one sentence per value,
+    newest article first (undated last). Empty when the best sentence holds no short answer."""
+    best = max(chosen, key=lambda c: c.probability)
+    first = short_answer(question, documents[best.doc_id].text[best.start:best.end])
+    if first is None:
+        return []
+    leads = [(best, first)]
+    for c in [*chosen, *rivals]:
+        if (c is best or c.doc_id in {x.doc_id for x, _ in leads}
+                or _days_apart(documents[c.doc_id], documents[best.doc_id]) > SAME_STORY_DAYS):
+            continue
+        found = short_answer(question, documents[c.doc_id].text[c.start:c.end])
+        if found is not None and _differs(found, [s for _, s in leads]):
+            leads.append((c, found))
+    return sorted(leads, key=lambda cs: documents[cs[0].doc_id].date or "", reverse=True)
+
+
+def citations(documents: Mapping[str, Document], question: str, chosen: Sequence[Candidate], *,
+              short: bool, rivals: Sequence[Candidate] = ()) -> tuple[Citation, ...]:
+    """The answer's citations: the short answer(s) (role "answer"), then every chosen sentence, numbered from 1
+    in that order. `rivals` are sentences of other articles nearly as likely to answer as the chosen ones: one
+    that gives a different value joins the answer, its value beside the chosen one's. Without `short`, or when
+    no phrase answers, the chosen sentences alone."""
+    leads = _leads(documents, question, chosen, rivals) if short and chosen else []
+    lead = [make_citation(documents[c.doc_id], c.start + found.start, c.start + found.end, marker=i,
+                          passage_id=c.passage.passage.id, role="answer") for i, (c, found) in enumerate(leads, 1)]
+    sentences = [*chosen, *(c for c, _ in leads if c not in chosen)]
+    return (*lead, *(
+        make_citation(documents[c.doc_id], c.start, c.end, marker=i, passage_id=c.passage.passage.id)
+        for i, c in enumerate(sentences, len(lead) + 1)
+    ))
+
+
+def _who_when(c: Citation) -> str:
+    return ", ".join(x for x in (c.source or c.title, c.date or "undated") if x)
+
+
+def answer_text(question: str, cited: Sequence[Citation], window: SearchWindow | None) -> str:
+    """The answer's text: the short answer (or, when reports differ, each value with its outlet and date), a
+    dash, then the cited sentences, each quote verbatim with its marker; or the abstention, saying which
+    window was searched when one applied."""
+    if cited:
+        short = [c for c in cited if c.role == "answer"]
+        sentences = " ".join(f"{c.quote} [{c.marker}]" for c in cited if c.role == "support")
+        if len(short) > 1:
+            values = "; ".join(f"{c.quote} [{c.marker}] ({_who_when(c)})" for c in short)
+            return f"Reports differ: {values} — {sentences}"
+        if short:
+            return f"{short[0].quote} [{short[0].marker}] — {sentences}"
+        return sentences
+    text = (f"The articles do not say. Nothing in the indexed articles answers “{question}”; "
+            "the closest passages are listed below.")
+    if window is not None:
+        text += f" (Searched {window.description}" + (f"; {window.note})" if window.note else ".)")
+    return text

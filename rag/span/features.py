@@ -1,0 +1,130 @@
+"""What the span ranker sees of a candidate phrase: the kind of fact asked for against the kind of phrase, how
+near the phrase stands to the question's words in its sentence, the words around it, its length and place.
+
+`FEATURES` names the columns, in order; `rag/span/span_model.json` records them, and a model fitted on other
+columns is refused.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from rag.rank.query import question_type
+from rag.span.phrases import Phrase, Token, phrases, tokens
+from rag.text.terms import terms
+
+FEATURES: tuple[str, ...] = (
+    "q_date", "q_number", "q_name", "q_other",
+    "wh_who", "wh_where", "wh_when", "wh_which", "wh_what", "wh_how_many",
+    "p_quote", "p_date", "p_number", "p_name", "p_words",
+    "words", "chars", "in_question", "any_in_question", "capitalised", "sentence_initial", "position",
+    "left_distance", "right_distance", "near_4", "near_10",
+    "after_preposition", "after_by", "after_comma", "before_comma", "in_brackets", "after_the",
+    "whole_run", "has_digit", "head_near", "head_follows", "starts_with_title", "holds_title", "q_amount",
+    "possessive",
+)
+_FAR = 20  # token distance standing for "no question word on that side"
+_PREPOSITIONS = frozenset("in on at from to for with as than into during since until".split())
+# Words of rank or office that precede a name: "Defense Minister Yasar Guler" answers "who" with the name alone.
+_TITLES = frozenset("minister president secretary prime chancellor governor gov gov. senator sen sen. rep rep. "
+                    "mayor king queen prince princess ceo chairman chair director general gen gen. judge "
+                    "justice commissioner ambassador spokesman spokeswoman spokesperson leader chief head "
+                    "mr mr. mrs mrs. ms ms. dr dr. defense defence foreign interior finance deputy vice "
+                    "pope bishop coach captain officer professor prof prof. sir lord lady".split())
+# The noun asked for: "which NFL team" -> team, "how many people" -> people.
+_HEAD = re.compile(r"\b(?:(?:which|what)\s+(?:\w+\s+)?|how\s+(?:many|much)\s+)(\w+)", re.I)
+# A question after an amount without saying "how many": "what was the death toll", "what budget".
+_AMOUNT = re.compile(r"\b(toll|number|price|cost|budget|rate|percentage|population|amount|salary|score|total|age|"
+                     r"fare|figure|size|value|share|fine|sum)s?\b", re.I)
+
+
+@dataclass(frozen=True, slots=True)
+class SentencePhrases:
+    """A sentence's tokens, its candidate phrases and their feature rows (one per phrase, `FEATURES` order)."""
+
+    text: str
+    tokens: tuple[Token, ...]
+    phrases: tuple[Phrase, ...]
+    matrix: np.ndarray
+
+    def span(self, i: int) -> tuple[int, int]:
+        """The character offsets of phrase `i` inside the sentence."""
+        p = self.phrases[i]
+        return self.tokens[p.first].start, self.tokens[p.last].end
+
+
+def _wh(question: str) -> list[float]:
+    q = question.lower()
+    has = [bool(re.search(rf"\b{w}\b", q)) for w in ("who|whom|whose", "where", "when", "which", "what")]
+    return [*map(float, has), float(bool(re.search(r"\bhow (many|much)\b", q)))]
+
+
+def _head(question: str) -> str | None:
+    m = _HEAD.search(question)
+    found = terms(m.group(1)) if m else []
+    return found[0] if found else None
+
+
+def _distances(hits: np.ndarray, p: Phrase) -> tuple[float, float]:
+    left = [p.first - i for i in np.flatnonzero(hits[: p.first])]
+    right = [i - p.last for i in np.flatnonzero(hits[p.last + 1:]) + p.last + 1]
+    return float(min(left, default=_FAR)), float(min(right, default=_FAR))
+
+
+def _near(token_terms: list[set[str]], q_terms: set[str], p: Phrase, width: int) -> float:
+    if not q_terms:
+        return 0.0
+    around = set().union(*token_terms[max(0, p.first - width): p.first], *token_terms[p.last + 1: p.last + 1 + width])
+    return len(around & q_terms) / len(q_terms)
+
+
+def _row(question_part: list[float], toks: list[Token], token_terms: list[set[str]], q_terms: set[str],
+         head: str | None, amount: float, p: Phrase, hits: np.ndarray) -> list[float]:
+    words = toks[p.first: p.last + 1]
+    p_terms = set().union(*token_terms[p.first: p.last + 1])
+    prev = toks[p.first - 1].text.lower() if p.first else ""
+    nxt = toks[p.last + 1].text if p.last + 1 < len(toks) else ""
+    left, right = _distances(hits, p)
+    opened = sum(t.text in "([" for t in toks[: p.first]) - sum(t.text in ")]" for t in toks[: p.first])
+    extends = (p.first and toks[p.first - 1].text[:1].isupper()) or nxt[:1].isupper()
+    head_near = head is not None and any(head in s for s in token_terms[max(0, p.first - 3): p.last + 4])
+    return [
+        *question_part,
+        *(float(p.kind == k) for k in ("quote", "date", "number", "name", "words")),
+        float(len(words)), (words[-1].end - words[0].start) / 10,
+        len(p_terms & q_terms) / len(p_terms) if p_terms else 1.0, float(bool(p_terms & q_terms)),
+        float(words[0].text[:1].isupper()), float(p.first == 0), p.first / max(len(toks), 1),
+        left, right, _near(token_terms, q_terms, p, 4), _near(token_terms, q_terms, p, 10),
+        float(prev in _PREPOSITIONS), float(prev == "by"), float(prev == ","), float(nxt == ","),
+        float(opened > 0), float(prev == "the"),
+        float(not extends), float(any(c.isdigit() for t in words for c in t.text)), float(head_near),
+        float(head is not None and p.last + 1 < len(toks) and head in token_terms[p.last + 1]),
+        float(words[0].text.lower() in _TITLES), float(any(t.text.lower() in _TITLES for t in words)),
+        amount, float(words[-1].text.endswith(("'s", "’s"))),
+    ]
+
+
+def sentence_phrases(question: str, sentence: str) -> SentencePhrases:
+    """The candidate short answers of `sentence` for `question`, with their features. A phrase whose words all
+    occur in the question is not a candidate: it repeats what was asked."""
+    toks = tokens(sentence)
+    token_terms = [set(terms(t.text)) for t in toks]
+    q_terms = set(terms(question))
+    kind = question_type(question)
+    if kind == "other" and _AMOUNT.search(question):
+        kind = "number"  # "what was the death toll": asked as a "what", answered by a number
+    question_part = [*(float(kind == k) for k in ("date", "number", "name", "other")), *_wh(question)]
+    head = _head(question)
+    hits = np.array([bool(s & q_terms) for s in token_terms], dtype=bool)
+    keep = []
+    for p in phrases(toks):
+        p_terms = set().union(*token_terms[p.first: p.last + 1])
+        if p_terms and not p_terms <= q_terms:
+            keep.append(p)
+    amount = float(bool(_AMOUNT.search(question)))
+    rows = [_row(question_part, toks, token_terms, q_terms, head, amount, p, hits) for p in keep]
+    matrix = np.array(rows, dtype=np.float64).reshape(len(rows), len(FEATURES))
+    return SentencePhrases(sentence, tuple(toks), tuple(keep), matrix)

@@ -1,0 +1,104 @@
+"""The span ranker: trained trees over `rag.span.features`, and the short answer they choose in a sentence.
+
+`span_model.json` (written by `eval/train_span.py`, with `span_model.meta.json` beside it recording the data it
+saw, its settings and its held-out figures) holds LightGBM lambdarank trees that numpy evaluates
+(`rag.rank.trees`) and the score below which a sentence's best phrase is not offered as the short answer.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag.errors import RagError
+from rag.rank.trees import Trees
+from rag.span.features import FEATURES, sentence_phrases
+
+MODEL_FILE = Path(__file__).with_name("span_model.json")
+META_FILE = Path(__file__).with_name("span_model.meta.json")
+# "Why" and "how" (not "how many") questions ask for an explanation, not a phrase.
+_EXPLAIN = re.compile(r"\bwhy\b|\bhow\b(?!\s+(?:many|much|long|old|far|big|large|often))", re.I)
+
+
+class SpanModelError(RagError):
+    """The span model file is missing, damaged or was fitted on other features."""
+
+
+@dataclass(frozen=True, slots=True)
+class ShortAnswer:
+    """The short answer: its offsets inside the sentence it was found in, its text, the ranker's score and the
+    kind of phrase it is ("quote", "date", "number", "name" or "words")."""
+
+    start: int
+    end: int
+    text: str
+    score: float
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class SpanModel:
+    trees: Trees
+    threshold: float  # the best phrase is offered only when it scores at least this
+    names: tuple[str, ...] = FEATURES
+
+    def scores(self, matrix: np.ndarray) -> np.ndarray:
+        return self.trees.predict(matrix) if len(matrix) else np.zeros(0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": "lightgbm-lambdarank", "features": list(self.names), "threshold": self.threshold,
+                "trees": self.trees.to_dict()}
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> SpanModel:
+        names = tuple(raw.get("features", ()))
+        if names != FEATURES:
+            raise SpanModelError(f"the span model was fitted on features {list(names)}, not {list(FEATURES)}: "
+                                 "refit it with `python eval/train_span.py`")
+        return cls(Trees.from_dict(raw["trees"]), float(raw["threshold"]), names)
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(self.to_dict(), separators=(",", ":")) + "\n", encoding="utf-8")
+
+
+@cache
+def load_span_model(path: Path = MODEL_FILE) -> SpanModel:
+    """The committed span model (cached); SpanModelError when it is missing or unreadable."""
+    try:
+        return SpanModel.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise SpanModelError(f"cannot read the span model {path}: {exc}") from exc
+
+
+def version(path: Path = MODEL_FILE, meta: Path = META_FILE) -> dict[str, Any]:
+    """What a report records of the span model: its file's checksum and when and on what it was fitted."""
+    import hashlib
+
+    out: dict[str, Any] = {"file": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()[:16]}
+    if meta.is_file():
+        raw = json.loads(meta.read_text(encoding="utf-8"))
+        out.update({k: raw[k] for k in ("fitted", "held_out") if k in raw})
+    return out
+
+
+def short_answer(question: str, sentence: str, *, model: SpanModel | None = None) -> ShortAnswer | None:
+    """The phrase of `sentence` that answers `question`, or None: for a "why"/"how" question, when no phrase
+    is new to the question, or when the best one scores below the model's threshold."""
+    if _EXPLAIN.search(question):
+        return None
+    model = model or load_span_model()
+    found = sentence_phrases(question, sentence)
+    if not found.phrases:
+        return None
+    scores = model.scores(found.matrix)
+    best = int(np.argmax(scores))
+    if scores[best] < model.threshold:
+        return None
+    start, end = found.span(best)
+    return ShortAnswer(start, end, sentence[start:end], float(scores[best]), found.phrases[best].kind)

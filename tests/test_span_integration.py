@@ -1,0 +1,68 @@
+"""The short answer through the real model and the real index: the seed article's acceptance questions are
+answered with the right phrase, cited exactly inside its sentence; the off-topic question is still declined;
+`rag ask --answerer sentences` keeps the answer as it was before the short answer."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import rag
+from rag.engine import Engine
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def seed_engine(tmp_path_factory: pytest.TempPathFactory, seed_file: Path, real_embedder: Any) -> Engine:
+    idx = tmp_path_factory.mktemp("span") / "index"
+    rag.build_index(idx, [seed_file], embedder=real_embedder)
+    return Engine.open_with(idx, real_embedder)
+
+
+@pytest.mark.parametrize(("question", "short"), [
+    ("When did Turkey and Syria sign the memorandum of understanding?", "Aug. 13"),
+    ("Who is Syria's defense minister?", "Murhaf Abu Qasra"),
+    ("On what date did the opposition coalition launch the offensive that led to al-Assad's fall?",
+     "Nov. 27, 2024"),
+])
+def test_seed_questions_are_answered_with_the_right_short_answer(seed_engine: Engine, question: str,
+                                                                 short: str) -> None:
+    answer = seed_engine.ask(question)
+    assert answer.short_answer == short, answer.text
+    lead, sentence = answer.citations[:2]
+    assert (lead.marker, lead.role, sentence.role) == (1, "answer", "support")
+    assert sentence.start <= lead.start < lead.end <= sentence.end and lead.doc_id == sentence.doc_id
+    assert seed_engine.index.documents[lead.doc_id].text[lead.start:lead.end] == short
+    assert answer.text.startswith(f"{short} [1] — ")
+    assert answer.to_dict()["short_answer"] == short
+
+
+def test_an_off_topic_question_is_still_declined(seed_engine: Engine) -> None:
+    answer = seed_engine.ask("Who won the 2022 FIFA World Cup?")
+    assert answer.abstained and answer.short_answer is None and not answer.citations
+
+
+def test_the_previous_answerer_stays_selectable(seed_engine: Engine, project_root: Path, tmp_path: Path) -> None:
+    question = "Who is Syria's defense minister?"
+    before = seed_engine.ask(question, answerer="sentences")
+    assert before.short_answer is None and all(c.role == "support" for c in before.citations)
+    with pytest.raises(rag.QuestionError, match="answerer"):
+        seed_engine.ask(question, answerer="llm")  # type: ignore[arg-type]
+    env = dict(os.environ, RAG_INDEX_DIR=str(tmp_path / "cli-index"), HF_HUB_OFFLINE="1")
+    run = [sys.executable, "-m", "rag.cli"]
+    subprocess.run([*run, "index", str(project_root / "seeds")], check=True, capture_output=True, env=env,
+                   cwd=project_root, timeout=300)
+    out = subprocess.run([*run, "ask", question, "--answerer", "sentences", "--json"], capture_output=True,
+                         text=True, env=env, cwd=project_root, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["short_answer"] is None
+    out = subprocess.run([*run, "ask", question], capture_output=True, text=True, env=env, cwd=project_root,
+                         timeout=300)
+    assert out.stdout.startswith("Murhaf Abu Qasra [1] — ") and "the short answer" in out.stdout, out.stdout
