@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rag.collection import Collection
-from rag.config import Settings, process_defaults
+from rag.config import Settings, StoreSpec, process_defaults
 from rag.embed.model import SentenceTransformerEmbedder
 from rag.engine import Engine
 from rag.generative.protocol import Generator
@@ -21,12 +21,15 @@ from rag.index import disk
 from rag.question import DEFAULT_K, Answerer, Message, Mode, check_answerer, check_history, check_request
 from rag.records import Answer
 
-_engines: dict[tuple[str, str | None], Engine] = {}
+_engines: dict[tuple[str, str | None, str | None], Engine] = {}
 _engines_lock = threading.Lock()
 
 
-def get_engine(index_dir: str | Path | None = None, *, model: str | None = None) -> Engine:
-    """The process-wide engine for `index_dir` (default: $RAG_INDEX_DIR or ./index), loaded once.
+def get_engine(
+    index_dir: str | Path | None = None, *, model: str | None = None, store: str | None = None
+) -> Engine:
+    """The process-wide engine for `index_dir` (default: $RAG_INDEX_DIR or ./index), loaded once. `store` is
+    the URI of its vector store ($RAG_STORE; default: the index's own, see `rag.config.StoreSpec`).
 
     The index is read as it is. Only when the default index does not exist yet is it built, on the configured
     corpus ($RAG_CORPUS or seeds/), through its `Collection`; `rag index` and the chat keep it up to date.
@@ -35,14 +38,15 @@ def get_engine(index_dir: str | Path | None = None, *, model: str | None = None)
     process_defaults()
     model = model or settings.model
     path = Path(index_dir) if index_dir is not None else settings.index_dir
-    key = (str(path.resolve()), model)
+    spec = StoreSpec.parse(store, settings.store.api_key) if store else settings.store
+    key = (str(path.resolve()), model, spec.uri)
     with _engines_lock:
         engine = _engines.get(key)
         if engine is None:
             embedder = SentenceTransformerEmbedder(model)
             if index_dir is None and not disk.exists(path):
-                Collection(path, settings.corpus, embedder=embedder).sync()
-            engine = _engines[key] = Engine.open_with(path, embedder)
+                Collection(path, settings.corpus, embedder=embedder, store=spec).sync()
+            engine = _engines[key] = Engine.open_with(path, embedder, store=spec)
         return engine
 
 
@@ -65,6 +69,7 @@ def ask(
     since: str | dt.date | None = None,
     until: str | dt.date | None = None,
     sources: Sequence[str] | None = None,
+    store: str | None = None,
     answerer: Answerer = "span",
 ) -> Answer:
     """Answer `question` from the indexed articles, quoting and citing the exact sentences it relies on.
@@ -93,11 +98,14 @@ def ask(
     apply these inside themselves, and `Answer.window` says what was searched. A question on the current
     state ("who is the current ...", "latest", "still") prefers the newest article and says of when it is
     true in `Answer.current_as_of`.
+
+    `store` is the URI of the index's vector store ("qdrant:PATH", "http://host:6333"; default $RAG_STORE, else
+    the index's own): a Qdrant server's API key comes from $QDRANT_API_KEY.
     """
     # A refused question need not load a model first.
     check_request(question, k=k, mode=mode, as_of=as_of, since=since, until=until, sources=sources)
     check_history(history)
     check_answerer(answerer)
-    return get_engine(index_dir, model=model).ask(question, history=history, k=k, mode=mode, generator=generator,
-                                                  as_of=as_of, since=since, until=until, sources=sources,
-                                                  answerer=answerer)
+    engine = get_engine(index_dir, model=model, store=store)
+    return engine.ask(question, history=history, k=k, mode=mode, generator=generator, as_of=as_of, since=since,
+                      until=until, sources=sources, answerer=answerer)

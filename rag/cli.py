@@ -33,6 +33,10 @@ def visible(text: object) -> str:
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--index-dir", type=Path, help="index folder (default: $RAG_INDEX_DIR or ./index)")
     p.add_argument("--model", help="embedding model name or local path (default: all-MiniLM-L6-v2)")
+    p.add_argument("--store", metavar="URI",
+                   help="where the index keeps its vectors and BM25: faiss, qdrant:PATH (embedded Qdrant) or "
+                        "http(s)://HOST:6333 (a Qdrant server; API key from $QDRANT_API_KEY) (default: $RAG_STORE, "
+                        "else the index's own; FAISS for a new index)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -88,7 +92,7 @@ def _default_corpus(index_dir: Path) -> list[Path]:
 
 def cmd_index(args: argparse.Namespace) -> int:
     from rag.collection import Collection
-    from rag.config import Settings
+    from rag.config import Settings, StoreSpec
     from rag.embed.model import SentenceTransformerEmbedder
     from rag.index.index import ChunkSettings
 
@@ -104,8 +108,9 @@ def cmd_index(args: argparse.Namespace) -> int:
         print(visible(f"waiting for {who}, which is updating the index in {index_dir} ..."), file=sys.stderr)
 
     # The collection owns what is in the index: the chat's uploads and removals stay as they are.
-    result = Collection(index_dir, paths, embedder=embedder, chunking=chunking).sync(rebuild=args.rebuild,
-                                                                                      progress=True, on_wait=waiting)
+    store = StoreSpec.parse(args.store, settings.store.api_key) if args.store else settings.store
+    result = Collection(index_dir, paths, embedder=embedder, chunking=chunking, store=store).sync(
+        rebuild=args.rebuild, progress=True, on_wait=waiting)
     r = result.report
     if result.rebuilt:
         print(visible(f"Rebuilt from scratch ({result.rebuilt})."))
@@ -173,7 +178,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
         answer = _ask_streaming(args, history, generator)
     else:
         answer = ask(args.question, history=history, k=args.k, mode=args.mode, index_dir=args.index_dir,
-                     model=args.model, generator=generator, answerer=args.answerer, **_dates(args))
+                     model=args.model, generator=generator, store=args.store, answerer=args.answerer,
+                     **_dates(args))
     if args.json:
         print(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False).translate(_JSON_SAFE))
     else:
@@ -192,7 +198,7 @@ def _ask_streaming(args: argparse.Namespace, history: list[dict[str, str]] | Non
 
     shown = 0
     final: Answer | None = None
-    for item in get_engine(args.index_dir, model=args.model).ask_stream(
+    for item in get_engine(args.index_dir, model=args.model, store=args.store).ask_stream(
         args.question, generator=generator, history=history, k=args.k, mode=args.mode, **_dates(args)
     ):
         if isinstance(item, Answer):

@@ -15,6 +15,7 @@ import numpy as np
 from rag.cite import verify
 from rag.compose import answer_text
 from rag.compose import citations as cite_chosen
+from rag.config import StoreSpec
 from rag.embed.model import Embedder, SentenceTransformerEmbedder
 from rag.extractive import AnswerParams, Candidate, answerability, candidates, load_params, select
 from rag.followup import rewrite
@@ -22,6 +23,7 @@ from rag.generative.model import resolve_generator
 from rag.generative.protocol import Generator
 from rag.index.filters import allowed_ids, table_of
 from rag.index.index import Index
+from rag.index.where import where_of
 from rag.question import (
     DEFAULT_K,
     Answerer,
@@ -74,14 +76,15 @@ class Engine:
         self.fusion = check_fusion(fusion)
 
     @classmethod
-    def open(cls, index_dir: str | Path, *, model: str | None = None) -> Engine:
-        """The engine over the index in `index_dir`, read as it is (never built or updated here)."""
-        return cls.open_with(index_dir, SentenceTransformerEmbedder(model))
+    def open(cls, index_dir: str | Path, *, model: str | None = None, store: StoreSpec | None = None) -> Engine:
+        """The engine over the index in `index_dir`, read as it is (never built or updated here); `store`
+        reaches its vector store (`Index.load`)."""
+        return cls.open_with(index_dir, SentenceTransformerEmbedder(model), store=store)
 
     @classmethod
-    def open_with(cls, index_dir: str | Path, embedder: Embedder) -> Engine:
+    def open_with(cls, index_dir: str | Path, embedder: Embedder, *, store: StoreSpec | None = None) -> Engine:
         """The engine over the index in `index_dir` with an embedder already made."""
-        return cls(Index.load(index_dir), embedder)
+        return cls(Index.load(index_dir, store=store), embedder)
 
     def ask(
         self,
@@ -154,8 +157,9 @@ class Engine:
         def run(window: TimeWindow | None, *, widened: bool = False) -> _Found:
             allowed = (allowed_ids(table_of(self.index), window, request.sources)
                        if window is not None else None)
+            where = where_of(window, request.sources) if window is not None else None
             passages = retrieve(self.index, query, qvec if request.mode != "lexical" else None, k=request.k,
-                                mode=request.mode, fusion=self.fusion, allowed=allowed)
+                                mode=request.mode, fusion=self.fusion, allowed=allowed, where=where)
             cands = candidates(self.index, query, qvec, passages, params=self.params)
             return _Found(passages, cands, self._described(window, request, allowed, widened=widened))
 

@@ -44,6 +44,11 @@ class IndexLockedError(IndexError_):
     """Another process is updating the same index."""
 
 
+class StoreError(IndexError_):
+    """The index's vector store (a Qdrant server, say) cannot be reached or refused a request; the message names
+    its URI."""
+
+
 class IndexWriteError(IndexError_):
     """A new generation of the index could not be written (a full disk, say); the live index is unchanged."""
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from rag.index.index import Index
+from rag.index.where import Where
 from rag.question import DEFAULT_K, FUSIONS, MODES, Fusion, Mode
 from rag.rank.model import CANDIDATE_DEPTH, Ranker, default_ranker, rerank
 from rag.records import Hits, ScoredPassage
@@ -13,18 +14,23 @@ from rag.records import Hits, ScoredPassage
 RRF_K = 60  # Cormack et al. (2009): damps the head of each ranking so neither retriever dominates.
 
 
-def dense_hits(index: Index, query_vector: np.ndarray, depth: int, *, allowed: np.ndarray | None = None) -> Hits:
-    """The `depth` nearest passages, among the `allowed` ones when given (a boolean array over passage ids)."""
-    ids, scores = index.store.search(query_vector.reshape(1, -1), depth, allowed=allowed)
+def dense_hits(
+    index: Index, query_vector: np.ndarray, depth: int, *, allowed: np.ndarray | None = None, where: Where | None = None
+) -> Hits:
+    """The `depth` nearest passages, among the `allowed` ones when given (a boolean array over passage ids;
+    `where`, the same as conditions on passage fields, for a store that filters by them)."""
+    ids, scores = index.store.search(query_vector.reshape(1, -1), depth, allowed=allowed, where=where)
     keep = ids[0] >= 0
     return Hits(ids[0][keep], scores[0][keep])
 
 
-def lexical_hits(index: Index, query: str, depth: int, *, allowed: np.ndarray | None = None) -> Hits:
+def lexical_hits(
+    index: Index, query: str, depth: int, *, allowed: np.ndarray | None = None, where: Where | None = None
+) -> Hits:
     """The `depth` best BM25 passages, among the `allowed` ones when given."""
     if index.lexical is None:
         return Hits(np.zeros(0, np.int64), np.zeros(0, np.float32))
-    return index.lexical.search(query, depth, allowed=allowed)
+    return index.lexical.search(query, depth, allowed=allowed, where=where)
 
 
 def fuse(rankings: list[Hits], *, k: int, rrf_k: int = RRF_K) -> list[tuple[int, float]]:
@@ -47,6 +53,7 @@ def retrieve(
     fusion: Fusion = "ranker",
     ranker: Ranker | None = None,
     allowed: np.ndarray | None = None,
+    where: Where | None = None,
 ) -> list[ScoredPassage]:
     """The `k` best passages for `query`. Each retriever searches its top `depth` passages (default: 4k, at
     least 40).
@@ -57,7 +64,8 @@ def retrieve(
     without either, what was found is merged by RRF. Dense and lexical modes return their own list.
 
     `allowed` (a boolean array over passage ids, `rag.index.filters.allowed_ids`: a time window, outlets)
-    restricts both searches from inside, so every list holds its best allowed passages.
+    restricts both searches from inside, so every list holds its best allowed passages; `where`
+    (`rag.index.filters.where_of`) says the same for a store that filters by payload (Qdrant).
     """
     if mode not in MODES:
         raise ValueError(f"unknown search mode {mode!r}: use one of {', '.join(MODES)}")
@@ -66,9 +74,9 @@ def retrieve(
     if k < 1:
         raise ValueError(f"k must be at least 1, not {k}")
     depth = depth or max(4 * k, 40)
-    dense = (dense_hits(index, query_vector, depth, allowed=allowed)
+    dense = (dense_hits(index, query_vector, depth, allowed=allowed, where=where)
              if mode != "lexical" and query_vector is not None else None)
-    lexical = lexical_hits(index, query, depth, allowed=allowed) if mode != "dense" else None
+    lexical = lexical_hits(index, query, depth, allowed=allowed, where=where) if mode != "dense" else None
     dense_score = dict(zip(dense.ids.tolist(), dense.scores.tolist(), strict=True)) if dense else {}
     lex_score = dict(zip(lexical.ids.tolist(), lexical.scores.tolist(), strict=True)) if lexical else {}
     if fusion == "ranker" and dense is not None and lexical is not None and index.lexical is not None:

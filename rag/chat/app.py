@@ -27,6 +27,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("--corpus", type=Path, action="append",
                    help="article file or folder to index (repeatable; default: $RAG_CORPUS or seeds/)")
     p.add_argument("--model", help="embedding model name or local path (default: all-MiniLM-L6-v2)")
+    p.add_argument("--store", metavar="URI",
+                   help="the index's vector store: faiss, qdrant:PATH or http(s)://HOST:6333 (default: $RAG_STORE, "
+                        "else the index's own)")
     p.add_argument("--auth", metavar="USER:PASSWORD",
                    help="require this login (default: $RAG_CHAT_AUTH; none). Needed to listen beyond this machine "
                         "safely")
@@ -97,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from rag.chat import examples as ex
     from rag.chat.blocks import build
     from rag.collection import Collection
-    from rag.config import Settings
+    from rag.config import Settings, StoreSpec
     from rag.embed.model import SentenceTransformerEmbedder
 
     settings = Settings.from_env()
@@ -105,7 +108,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     corpus = args.corpus or list(settings.corpus)
     print("Loading the embedding model ...", file=sys.stderr)
     embedder = SentenceTransformerEmbedder(args.model or settings.model)
-    library = Collection(index_dir, corpus, embedder=embedder, max_upload_bytes=int(args.max_upload_mb * 2**20))
+    store = StoreSpec.parse(args.store, settings.store.api_key) if args.store else settings.store
+    library = Collection(index_dir, corpus, embedder=embedder, max_upload_bytes=int(args.max_upload_mb * 2**20),
+                         store=store)
     print(f"Indexing {', '.join(map(str, corpus))} into {index_dir} ...", file=sys.stderr)
     result = library.sync(progress=True)
     r = result.report

@@ -8,9 +8,10 @@ from collections.abc import Collection as Ids
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from rag.config import StoreSpec
 from rag.embed.model import Embedder
 from rag.errors import CorpusError, IndexMismatchError, RagError
-from rag.index import disk
+from rag.index import disk, stores
 from rag.index.index import BATCH_TEXTS, Index, UpdateReport
 from rag.ingest.corpus import IngestResult, load_corpus
 from rag.text.chunk import ChunkSettings
@@ -34,6 +35,7 @@ def build_index(
     exclude: Ids[str] = (),
     on_wait: Callable[[int | None], object] | None = None,
     batch_texts: int = BATCH_TEXTS,
+    store: StoreSpec | None = None,
 ) -> BuildResult:
     """Bring the index in `index_dir` in line with the files under `corpus`: only what changed is embedded.
 
@@ -41,6 +43,8 @@ def build_index(
     format or chunking is rebuilt from scratch, never mixed. `on_wait(pid)` is called if another process holds
     the index's writer lock and this one has to wait (`rag.index.disk.lock`). Documents are chunked and
     embedded in batches of at least `batch_texts` texts (`Index.update`); `progress` shows one bar for the build.
+    `store` says where the vectors are kept (`rag.config.StoreSpec`): an index in another kind of store is
+    rebuilt there; by default an index keeps its own (FAISS for a new one).
     """
     index_dir = Path(index_dir)
     ingest = load_corpus(corpus)
@@ -49,17 +53,19 @@ def build_index(
     if not ingest.documents:
         raise CorpusError(f"no document could be read, so nothing was indexed ({ingest.summary()})")
     with disk.lock(index_dir, on_wait=on_wait):
+        spec = stores.spec_of(index_dir, store or StoreSpec())
         index, why = None, "requested" if rebuild else None
         if not rebuild and disk.exists(index_dir):
             try:
-                index = Index.load(index_dir)
+                index = Index.load(index_dir, store=spec)
                 index.check_model(embedder)
                 if chunking and chunking != index.chunking:
                     raise IndexMismatchError(f"chunking changed from {index.chunking} to {chunking}")
             except IndexMismatchError as exc:
                 index, why = None, str(exc)
         if index is None:
-            index = Index.create(embedder, chunking=chunking)
+            index = Index.create(embedder, chunking=chunking, store=stores.new_store(
+                spec, index_dir=index_dir, dim=embedder.dim, model=embedder.name))
         # A file still listed but unreadable this time (damaged, vanished mid-scan) keeps its last good version.
         kept = [index.documents[d] for d in ingest.unreadable() if d in index.documents]
         report = index.sync([*ingest.documents, *kept], embedder=embedder, progress=progress,

@@ -35,6 +35,7 @@ from rag.collection.uploads import (
     upload_path,
     uploaded_files,
 )
+from rag.config import StoreSpec
 from rag.embed.model import Embedder
 from rag.engine import Engine
 from rag.errors import IngestError, RagError
@@ -82,8 +83,12 @@ class Collection:
         embedder: Embedder,
         chunking: ChunkSettings | None = None,
         max_upload_bytes: int = MAX_UPLOAD_BYTES,
+        store: StoreSpec | None = None,
     ) -> None:
+        """`store`: where the index keeps its vectors (`rag.config.StoreSpec`; default: its own, FAISS for a
+        new one)."""
         self.index_dir = Path(index_dir)
+        self.store = store or StoreSpec()
         # uploads/ is always part of the corpus, once: a recorded corpus may already name it.
         self.corpus = tuple(p for p in map(Path, corpus) if p.resolve() != self.uploads_dir.resolve())
         self.embedder = embedder
@@ -103,7 +108,7 @@ class Collection:
         if self._engine is None:
             with self._lock:
                 if self._engine is None:
-                    self._engine = Engine(Index.load(self.index_dir), self.embedder)
+                    self._engine = Engine(Index.load(self.index_dir, store=self.store), self.embedder)
         return self._engine
 
     def _removed(self) -> set[str]:
@@ -135,7 +140,7 @@ class Collection:
             clear_stale_incoming(self.uploads_dir)
             result = build_index(self.index_dir, [*self.corpus, self.uploads_dir], embedder=self.embedder,
                                  chunking=self.chunking, rebuild=rebuild, progress=progress,
-                                 exclude=removed_ids(self.index_dir), on_wait=on_wait)
+                                 exclude=removed_ids(self.index_dir), on_wait=on_wait, store=self.store)
             self._engine = None
         return result
 
@@ -157,7 +162,7 @@ class Collection:
         with self._lock, disk.lock(self.index_dir):
             self.uploads_dir.mkdir(parents=True, exist_ok=True)
             clear_stale_incoming(self.uploads_dir)
-            index = Index.load(self.index_dir)
+            index = Index.load(self.index_dir, store=self.store)
             index.check_model(self.embedder)
             batch = UploadBatch(index, uploaded_files(self.uploads_dir))
             try:
@@ -253,7 +258,7 @@ class Collection:
         other document is remembered as removed (its file is left alone) so that the next sync does not bring
         it back. A document id is never turned into a path."""
         with self._lock, disk.lock(self.index_dir):
-            index = Index.load(self.index_dir)
+            index = Index.load(self.index_dir, store=self.store)
             if doc_id not in index.documents:
                 raise RagError(f"no document {doc_id!r} in the index")
             if len(index.documents) == 1:  # an index with no passages cannot be searched (or saved)

@@ -1,16 +1,34 @@
-"""Helpers of `Index.update`'s batched build: what a batch carries, and the build's progress."""
+"""Helpers of `Index.update`'s batched build: what a batch carries, the build's progress, and its report."""
 
 from __future__ import annotations
 
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from rag.index.sentences import SentenceKey
 from rag.records import Document, Passage
 
 # A document as one batch of an update carries it: the document, its passages and its distinct sentences' keys.
 Chunked = tuple[Document, list[Passage], list[SentenceKey]]
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateReport:
+    """What an update did: document ids added, changed and removed, and how much was embedded."""
+
+    added: tuple[str, ...] = ()
+    changed: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    unchanged: int = 0
+    passages_embedded: int = 0
+    sentences_embedded: int = 0
+    seconds: float = 0.0
+
+    @property
+    def touched(self) -> bool:
+        return bool(self.added or self.changed or self.removed)
 
 
 class BuildProgress:

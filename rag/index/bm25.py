@@ -9,7 +9,7 @@ import datetime
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -17,8 +17,26 @@ from rag.errors import IndexCorruptError
 from rag.records import Document, Hits
 from rag.text.terms import VERSION, terms
 
+if TYPE_CHECKING:
+    from rag.index.where import Where
+
 FOLDER = "bm25"
-__all__ = ["FOLDER", "VERSION", "LexicalIndex", "field_text"]
+__all__ = ["FOLDER", "VERSION", "Lexical", "LexicalIndex", "field_text"]
+# bm25s's defaults (its "lucene" variant), written out for a store that computes the same scores (rag.index.qdrant)
+K1, B = 1.5, 0.75
+
+
+class Lexical(Protocol):
+    """BM25 over passages: `LexicalIndex` (bm25s, embedded) or a store's sparse vectors (`rag.index.qdrant`)."""
+
+    def __len__(self) -> int: ...
+
+    def idf(self, query_terms: Sequence[str]) -> np.ndarray: ...
+
+    def search(self, query: str, k: int, *, allowed: np.ndarray | None = None, where: Where | None = None) -> Hits:
+        ...
+
+    def save(self, folder: Path) -> list[str]: ...
 
 
 def field_text(doc: Document) -> str:
@@ -75,7 +93,7 @@ class LexicalIndex:
         """BM25 over `texts` (one per id of `ids`, in that order), which are read once, one at a time."""
         import bm25s
 
-        retriever = bm25s.BM25()
+        retriever = bm25s.BM25(k1=K1, b=B)
         index = cls(retriever, np.asarray(ids, dtype=np.int64))
         if len(index.ids):
             # One tokenizer for passages and queries: what BM25 indexes is exactly what `terms()` returns. Terms
@@ -108,9 +126,10 @@ class LexicalIndex:
         df = np.array([self._df[vocab[t]] if t in vocab and vocab[t] < len(self._df) else 0 for t in query_terms])
         return np.log(1 + (n - df + 0.5) / (df + 0.5))
 
-    def search(self, query: str, k: int, *, allowed: np.ndarray | None = None) -> Hits:
+    def search(self, query: str, k: int, *, allowed: np.ndarray | None = None, where: Where | None = None) -> Hits:
         """The best `k` passages (ids, BM25 scores); empty when no query term is indexed. With `allowed` (a
-        boolean array over passage ids), only passages marked True are scored, inside bm25s (its weight mask)."""
+        boolean array over passage ids), only passages marked True are scored, inside bm25s (its weight mask);
+        `where` says the same for a store filtering by payload and is not needed here."""
         vocab = getattr(self._bm25, "vocab_dict", None) or {}
         found = [t for t in terms(query) if t in vocab]
         if not found or not len(self):

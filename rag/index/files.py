@@ -11,12 +11,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from rag.config import StoreSpec
 from rag.errors import IndexCorruptError, IndexMismatchError, IndexWriteError
-from rag.index import bm25, disk
-from rag.index.bm25 import LexicalIndex
+from rag.index import bm25, disk, stores
+from rag.index.bm25 import Lexical
 from rag.index.sentences import SENTENCE_DTYPE, SentenceKey, SentenceTable
 from rag.index.texts import TextStore
-from rag.index.vectors import FaissStore, VectorStore
+from rag.index.vectors import VectorStore
 from rag.text.chunk import ChunkSettings
 
 # 2: documents.jsonl holds typed metadata (Document.to_dict: date, author, source, url, page_starts, extra),
@@ -39,7 +40,7 @@ class Contents(NamedTuple):
     texts: TextStore
     sentences: SentenceTable
     store: VectorStore
-    lexical: LexicalIndex | None  # None when saved by another version of the tokenizer: rebuild it
+    lexical: Lexical | None  # None when saved by another version of the tokenizer: rebuild it
 
 
 def write(folder: Path, contents: Contents, manifest: Mapping[str, Any]) -> None:
@@ -66,29 +67,34 @@ def _header(folder: Path, manifest: Mapping[str, Any]) -> tuple[str, int, ChunkS
         raise IndexCorruptError(f"{folder / disk.MANIFEST} has a malformed field ({exc!r}); {disk.REBUILD}") from exc
 
 
-def read(index_dir: Path, folder: Path, *, verify: bool, mapped: bool = False) -> Contents:
+def read(
+    index_dir: Path, folder: Path, *, verify: bool, mapped: bool = False, store: StoreSpec | None = None
+) -> Contents:
     """The contents of the generation `folder` of `index_dir`, every file checked against the manifest
-    (checksums too with `verify`). IndexMismatchError for another format version, IndexCorruptError for damage.
-    With `mapped`, the vector store and BM25 are memory-mapped where they can be (to check a generation without
-    a second copy of them in memory); such contents are for reading only."""
+    (checksums too with `verify`). IndexMismatchError for another format version or another `store` than the
+    index's, IndexCorruptError for damage. With `mapped`, the vector store and BM25 are memory-mapped where they
+    can be (to check a generation without a second copy of them in memory); such contents are for reading only."""
     manifest = disk.read_manifest(folder, verify=verify)
     if manifest.get("format_version") != FORMAT_VERSION:
         raise IndexMismatchError(
             f"the index in {index_dir} has format version {manifest.get('format_version')}, this version of "
             f"rag reads {FORMAT_VERSION}; rebuild it with `rag index --rebuild`"
         )
-    model, dim, chunking, next_id, corpus, kind = _header(folder, manifest)
+    model, dim, chunking, next_id, corpus, _kind = _header(folder, manifest)
     texts = TextStore.open(folder)
-    if texts.fingerprints() != dict(manifest.get("documents") or {}):
-        raise IndexCorruptError(f"the documents in {folder} do not match the fingerprints in its manifest")
-    sentences = SentenceTable.load(folder, dim, {o: d for d, o in texts.ordinals().items()})
-    store = FaissStore.load(folder, dim=dim, kind=kind, mapped=mapped)
-    if len(store) != texts.passage_count():
-        raise IndexCorruptError(f"{folder}: {len(store)} vectors for {texts.passage_count()} passages")
-    # A BM25 index tokenized by another version of `terms()` is rebuilt by the caller: cheap, and never mixed.
-    lexical = (LexicalIndex.load(folder, mapped=mapped) if manifest.get("lexical_version") == bm25.VERSION
-               else None)
-    return Contents(model, dim, chunking, next_id, corpus, texts, sentences, store, lexical)
+    try:
+        if texts.fingerprints() != dict(manifest.get("documents") or {}):
+            raise IndexCorruptError(f"the documents in {folder} do not match the fingerprints in its manifest")
+        sentences = SentenceTable.load(folder, dim, {o: d for d, o in texts.ordinals().items()})
+        # A BM25 index tokenized by another version of `terms()` comes back None, rebuilt by the caller.
+        vectors, lexical = stores.load(folder, manifest, dim=dim, model=model, spec=store or StoreSpec(),
+                                       mapped=mapped)
+        if len(vectors) != texts.passage_count():
+            raise IndexCorruptError(f"{folder}: {len(vectors)} vectors for {texts.passage_count()} passages")
+    except BaseException:
+        texts.close()
+        raise
+    return Contents(model, dim, chunking, next_id, corpus, texts, sentences, vectors, lexical)
 
 
 def manifest_fields(contents: Contents, saved_at: str) -> dict[str, Any]:
@@ -98,7 +104,7 @@ def manifest_fields(contents: Contents, saved_at: str) -> dict[str, Any]:
         "model": contents.model,
         "dim": contents.dim,
         "chunking": {"max_tokens": contents.chunking.max_tokens, "overlap": contents.chunking.overlap},
-        "store": {"kind": contents.store.kind},
+        "store": stores.entry(contents.store),
         "lexical_version": bm25.VERSION,
         "next_id": contents.next_id,
         "corpus": list(contents.corpus),

@@ -126,6 +126,13 @@ def allowed_ids(
     return mask
 
 
+def passage_fields(table: PassageTable, pid: int) -> dict[str, int | str | None]:
+    """The fields `Where` tests, of passage `pid`: its article's first and last day (-1 undated) and outlet."""
+    code = int(table.source[pid])
+    return {"first_day": int(table.first[pid]), "last_day": int(table.last[pid]),
+            "source": table.sources[code].strip().casefold() if code >= 0 else None}
+
+
 def index_sources(index: Indexed) -> tuple[str, ...]:
     """The outlets of an index's articles, sorted (for a chat's outlet filter)."""
     return tuple(sorted({d.source for d in index.documents.values() if d.source}, key=str.casefold))

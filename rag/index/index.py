@@ -14,18 +14,19 @@ the corpus (bench/build_memory.py).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 
+from rag.config import StoreSpec
 from rag.embed.model import Embedder
 from rag.errors import IndexCorruptError, IndexMismatchError
-from rag.index import bm25, disk, files
-from rag.index.batches import BuildProgress, Chunked
-from rag.index.bm25 import LexicalIndex
+from rag.index import disk, files, stores
+from rag.index.batches import BuildProgress, Chunked, UpdateReport
+from rag.index.bm25 import Lexical
 from rag.index.mappings import DocumentMap, PassageMap
 from rag.index.sentences import SentenceKey, SentenceTable
 from rag.index.texts import TextStore
@@ -38,23 +39,6 @@ from rag.text.chunk import ChunkSettings, chunk_document
 # until a batch holds at least this many. Embedding speed does not depend on it (the embedder batches by length
 # within a call); memory does: a batch's texts, token counts and vectors, a few MB at this size.
 BATCH_TEXTS = 2000
-
-
-@dataclass(frozen=True, slots=True)
-class UpdateReport:
-    """What an update did: document ids added, changed and removed, and how much was embedded."""
-
-    added: tuple[str, ...] = ()
-    changed: tuple[str, ...] = ()
-    removed: tuple[str, ...] = ()
-    unchanged: int = 0
-    passages_embedded: int = 0
-    sentences_embedded: int = 0
-    seconds: float = 0.0
-
-    @property
-    def touched(self) -> bool:
-        return bool(self.added or self.changed or self.removed)
 
 
 @dataclass
@@ -72,7 +56,7 @@ class Index:
     sentences: SentenceTable = field(default=None)  # type: ignore[assignment]  # an empty one of `dim`
     next_id: int = 0
     corpus: tuple[str, ...] = ()
-    lexical: LexicalIndex | None = None
+    lexical: Lexical | None = None
     lexical_rebuilt: bool = False  # loaded with a BM25 index of another version, rebuilt in memory: save me
 
     def __post_init__(self) -> None:
@@ -80,15 +64,20 @@ class Index:
             self.sentences = SentenceTable(self.dim)
 
     @classmethod
-    def create(cls, embedder: Embedder, *, chunking: ChunkSettings | None = None) -> Index:
+    def create(
+        cls, embedder: Embedder, *, chunking: ChunkSettings | None = None, store: VectorStore | None = None
+    ) -> Index:
+        """An empty index for `embedder`'s vectors, kept in `store` (default: a new FaissStore)."""
         chunking = chunking or ChunkSettings(max_tokens=min(128, embedder.max_tokens))
         if chunking.max_tokens > embedder.max_tokens:
             raise ValueError(
                 f"passages of {chunking.max_tokens} tokens would be truncated by {embedder.name}, "
                 f"which reads at most {embedder.max_tokens}"
             )
-        return cls(model=embedder.name, dim=embedder.dim, chunking=chunking, store=FaissStore(embedder.dim),
-                   lexical=LexicalIndex.build([], []))
+        index = cls(model=embedder.name, dim=embedder.dim, chunking=chunking,
+                    store=store if store is not None else FaissStore(embedder.dim))
+        index._rebuild_lexical()
+        return index
 
     # -- reading ---------------------------------------------------------------------------------------
     @property
@@ -245,16 +234,8 @@ class Index:
 
     def _rebuild_lexical(self) -> None:
         # BM25 statistics are corpus-wide, so the lexical index is rebuilt; tokenizing is cheap next to embedding.
-        # Passages are read from the store one page at a time, in id order: a document's passages are consecutive,
-        # and its author and date are indexed with the first of them.
-        self.lexical = LexicalIndex.build(self._lexical_texts(), np.fromiter(self.texts.passage_ids(), np.int64))
-
-    def _lexical_texts(self) -> Iterator[str]:
-        last = None
-        for p in self.texts.passages():
-            fields = bm25.field_text(self.texts.document(p.doc_id)) if p.doc_id != last else ""
-            last = p.doc_id
-            yield f"{p.text}\n{fields}" if fields else p.text
+        # The passages are streamed from the text store (`rag.index.stores.lexical`).
+        self.lexical = stores.lexical(self.store, self.texts)
 
     # -- disk ------------------------------------------------------------------------------------------
     def contents(self) -> files.Contents:
@@ -272,7 +253,9 @@ class Index:
         if isinstance(self.store, FaissStore):  # [perf, issue 5] exact when small, ivf-sq8 when large
             self.store = self.store.resized()
         contents = self.contents()
-        with disk.write_generation(index_dir, check=partial(self._check_saved, index_dir)) as folder:
+        # A Qdrant store drops the collections no generation needs once the new one is live (`stores.saving`).
+        with stores.saving(self.store, index_dir), \
+                disk.write_generation(index_dir, check=partial(self._check_saved, index_dir)) as folder:
             files.write(folder, contents, files.manifest_fields(contents, time.strftime("%Y-%m-%dT%H:%M:%S%z")))
         return disk.current_generation(index_dir)
 
@@ -280,7 +263,7 @@ class Index:
         """Read the generation just written back, verifying every checksum, and compare it with this index.
         The texts and sentence vectors stay on disk and the vector store and BM25 are memory-mapped: the check
         holds no second copy of the index."""
-        back = files.read(index_dir, gen, verify=True, mapped=True)
+        back = files.read(index_dir, gen, verify=True, mapped=True, store=stores.spec_for(self.store))
         try:
             ours = (self.model, self.next_id, len(self.documents), len(self.passages), len(self.sentences),
                     len(self.store))
@@ -292,21 +275,25 @@ class Index:
             raise IndexCorruptError(f"{gen} does not hold the index that was saved")
 
     @classmethod
-    def load(cls, index_dir: str | Path, *, verify: bool = True) -> Index:
-        """Load the live generation of `index_dir`, checking the format version and every file's checksum."""
+    def load(cls, index_dir: str | Path, *, verify: bool = True, store: StoreSpec | None = None) -> Index:
+        """Load the live generation of `index_dir`, checking the format version and every file's checksum.
+        `store` connects to the index's store (a server's address and key); IndexMismatchError if it names
+        another kind than the index's."""
         index_dir = Path(index_dir)
         gen = disk.current_generation(index_dir)
         try:
-            contents = files.read(index_dir, gen, verify=verify)
+            contents = files.read(index_dir, gen, verify=verify, store=store)
         except IndexCorruptError:
             # A writer may have switched to a new generation and pruned this one while it was being read:
             # that is a race, not damage, and the new generation is read instead.
             if disk.current_generation(index_dir) == gen:
                 raise
-            contents = files.read(index_dir, disk.current_generation(index_dir), verify=verify)
+            contents = files.read(index_dir, disk.current_generation(index_dir), verify=verify, store=store)
         index = cls(**contents._asdict())
         if index.lexical is None:
             index._rebuild_lexical()
             index.lexical_rebuilt = True
         return index
 
+
+__all__ = ["BATCH_TEXTS", "ChunkSettings", "Index", "UpdateReport"]

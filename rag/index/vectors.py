@@ -20,12 +20,15 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from rag.errors import IndexCorruptError, MissingDependencyError
 from rag.records import Hits
+
+if TYPE_CHECKING:
+    from rag.index.where import Where
 
 KINDS: tuple[str, ...] = ("flat", "ivf-sq8", "hnsw")
 # Exact search up to this many vectors: a flat scan of 50k takes ~5.5 ms on these machines (bench/search.py);
@@ -52,10 +55,14 @@ class VectorStore(Protocol):
 
     def remove(self, ids: Iterable[int]) -> None: ...
 
-    def search(self, queries: np.ndarray, k: int, *, allowed: np.ndarray | None = None) -> Hits:
+    def search(
+        self, queries: np.ndarray, k: int, *, allowed: np.ndarray | None = None, where: Where | None = None
+    ) -> Hits:
         """Hits(ids, scores), each of shape (len(queries), k); missing hits have id -1. With `allowed` (a
         boolean array over passage ids, `rag.index.filters.allowed_ids`), only ids marked True are searched:
-        the filter is applied inside the search, so k allowed hits come back whenever k exist."""
+        the filter is applied inside the search, so k allowed hits come back whenever k exist. `where`, when
+        given, is the same selection as conditions on passage fields (`rag.index.filters.where_of`): a store
+        that keeps those fields (Qdrant) filters by them; FAISS uses `allowed`."""
         ...
 
     def __len__(self) -> int: ...
@@ -200,7 +207,9 @@ class FaissStore:
         self._index = self._empty(self.kind)
         self.add(keep_ids[mask], kept)
 
-    def search(self, queries: np.ndarray, k: int, *, allowed: np.ndarray | None = None) -> Hits:
+    def search(
+        self, queries: np.ndarray, k: int, *, allowed: np.ndarray | None = None, where: Where | None = None
+    ) -> Hits:
         q = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
         n = len(self) if allowed is None else min(len(self), int(np.count_nonzero(allowed)))
         if n == 0:

@@ -12,7 +12,7 @@ from itertools import pairwise
 
 import numpy as np
 
-from rag.index.bm25 import LexicalIndex
+from rag.index.bm25 import Lexical
 from rag.text.terms import terms
 
 _MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?"
@@ -65,7 +65,7 @@ class QueryTerms:
     kind: str
 
     @classmethod
-    def of(cls, lexical: LexicalIndex, question: str) -> QueryTerms:
+    def of(cls, lexical: Lexical, question: str) -> QueryTerms:
         q_terms = tuple(dict.fromkeys(terms(question)))
         idf = lexical.idf(q_terms) if q_terms else np.zeros(0)
         n = max(len(lexical), 2)
