@@ -8,30 +8,20 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import shutil
-import socket
-import subprocess
-import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
+from chat_server import ROOT, Server, ask, chromium, last_answer, open_page, running_chat
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[1]
 SEED_FILE = next((ROOT / "seeds").glob("*.txt"))
 ARTIFACTS = ROOT / "artifacts"
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 QUESTION = "When did Turkey and Syria sign the memorandum of understanding?"
 QUOTE = ("On Aug. 13, Turkey and Syria signed a memorandum of understanding (MoU) outlining the framework for their "
          "military cooperation.")
@@ -48,65 +38,15 @@ The Brindlemoor lantern festival drew 12,000 visitors on Friday <img src=x onerr
 """  # noqa: E501
 
 
-@dataclass
-class Server:
-    url: str
-    index_dir: Path
-    base: Path
-    startup_s: float
-
-
-def _free_port() -> int:
-    for port in range(7870, 7880):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 7870-7879")
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     base = tmp_path_factory.mktemp("chat")
     corpus = base / "corpus"
     corpus.mkdir()
     shutil.copy(SEED_FILE, corpus / SEED_FILE.name)
-    index_dir = base / "index"
-    port = _free_port()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False", "RAG_CHAT_AUTH": ""}
-    log_path = base / "server.log"
-    t0 = time.perf_counter()
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "rag.cli", "chat", "--port", str(port), "--index-dir", str(index_dir),
-             "--corpus", str(corpus), "--max-upload-mb", "1"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"rag chat exited with {proc.returncode}:\n{log_path.read_text()}")
-            if time.perf_counter() - t0 > 300:
-                pytest.fail(f"rag chat was not ready after 300 s:\n{log_path.read_text()}")
-            try:
-                with urllib.request.urlopen(url, timeout=5) as resp:
-                    if resp.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.5)
-        startup = time.perf_counter() - t0
-        print(f"\n`rag chat` (fresh index on the seed article) answered HTTP after {startup:.1f} s")
-        yield Server(url=url, index_dir=index_dir, base=base, startup_s=startup)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with running_chat(base, corpus, "--max-upload-mb", "1") as srv:
+        print(f"\n`rag chat` (fresh index on the seed article) answered HTTP after {srv.startup_s:.1f} s")
+        yield srv
 
 
 # -- gradio_client ----------------------------------------------------------------------------------------
@@ -168,40 +108,8 @@ def test_eight_users_at_once_each_get_their_own_answer(server: Server) -> None:
 # -- headless Chromium ------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    assert Path(CHROMIUM).is_file(), f"{CHROMIUM} is missing: apt-get install chromium"
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+    with chromium() as b:
         yield b
-        b.close()
-
-
-def _open(browser: Any, server: Server) -> tuple[Any, list[str]]:
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    dialogs: list[str] = []
-    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-    page.goto(server.url, wait_until="load")
-    page.wait_for_selector("#rag-question textarea:not([disabled])", timeout=60_000)
-    return page, dialogs
-
-
-def _ask(page: Any, question: str) -> float:
-    """Type `question`, press Enter, wait until the answer is complete; the seconds that took."""
-    before = page.inner_html("#rag-sources")
-    page.fill("#rag-question textarea", question)
-    t0 = time.perf_counter()
-    page.keyboard.press("Enter")
-    page.wait_for_function(
-        """before => { const p = document.querySelector('#rag-sources'),
-                             t = document.querySelector('#rag-question textarea');
-                       return p && p.innerHTML !== before && t && !t.disabled; }""",
-        arg=before, timeout=90_000)
-    return time.perf_counter() - t0
-
-
-def _last_answer(page: Any) -> str:
-    return page.locator("#rag-chat .message:not(.thought) > [data-testid='bot']").last.inner_text()
 
 
 def _upload(page: Any, files: list[Any]) -> str:
@@ -219,15 +127,15 @@ def _upload(page: Any, files: list[Any]) -> str:
 @pytest.mark.browser
 def test_browser_asks_sees_the_cited_span_uploads_and_asks_again(server: Server, browser: Any) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
-    page, dialogs = _open(browser, server)
+    page, dialogs = open_page(browser, server)
     assert page.locator("#rag-chat button", has_text="Who is").count() >= 1  # example questions are offered
-    seconds = _ask(page, QUESTION)
-    answer = _last_answer(page)
+    seconds = ask(page, QUESTION)
+    answer = last_answer(page)
     assert "Aug. 13" in answer and "[1]" in answer
     marks = page.locator("#rag-sources mark.rag-cited")
     assert marks.first.inner_text() == QUOTE
     # The short answer leads the bubble in bold and is marked inside its highlighted sentence.
-    assert _last_answer(page).startswith("Aug. 13 [1]")
+    assert last_answer(page).startswith("Aug. 13 [1]")
     assert page.locator("#rag-sources mark.rag-cited mark.rag-answer").first.inner_text() == "Aug. 13"
     source = page.locator("#rag-sources section.rag-source").first.inner_text()
     assert "2025-08-18" in source and "Zoey Sky" in source and "This move, which comes after" in source
@@ -255,8 +163,8 @@ def test_browser_asks_sees_the_cited_span_uploads_and_asks_again(server: Server,
     assert "Added" in status and "escape.txt" in status
     assert (server.index_dir / "uploads" / "escape.txt").is_file()
     assert not (server.base / "escape.txt").exists() and not (server.index_dir / "escape.txt").exists()
-    _ask(page, "How many cargo ships waited offshore during the closure?")
-    assert "42 cargo ships" in _last_answer(page)
+    ask(page, "How many cargo ships waited offshore during the closure?")
+    assert "42 cargo ships" in last_answer(page)
     assert "Port of Valmara reopens after storm" in page.inner_text("#rag-sources section.rag-source")
     assert "42 cargo ships" in page.locator("#rag-sources mark.rag-cited").first.inner_text()
     page.screenshot(path=str(ARTIFACTS / "chat-upload.png"))
@@ -280,15 +188,15 @@ def test_browser_asks_sees_the_cited_span_uploads_and_asks_again(server: Server,
 @pytest.mark.browser
 def test_browser_shows_hostile_article_html_as_text(server: Server, browser: Any) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
-    page, dialogs = _open(browser, server)
+    page, dialogs = open_page(browser, server)
     (server.base / "festival.txt").write_text(HOSTILE, encoding="utf-8")
     assert "Added: festival.txt" in _upload(page, [str(server.base / "festival.txt")])
-    _ask(page, "How many visitors did the Brindlemoor lantern festival draw?")
-    assert "12,000 visitors" in _last_answer(page)
+    ask(page, "How many visitors did the Brindlemoor lantern festival draw?")
+    assert "12,000 visitors" in last_answer(page)
     panel = page.inner_text("#rag-sources")
     assert '<script>window.__xss = 1; alert("script ran")</script>' in panel  # shown, as text
     assert "<img src=x onerror=\"window.__xss = 2; alert('img ran')\">" in panel
-    assert "<img src=x" in _last_answer(page)
+    assert "<img src=x" in last_answer(page)
     page.get_by_role("tab", name="Documents").click()
     assert "<script>" in page.inner_text("#rag-documents")
     page.locator("#rag-remove-choice input").click()  # the titles are offered for removal, as text too

@@ -50,12 +50,14 @@ def _where(c: Citation) -> str:
 def answer_pieces(answer: Answer) -> list[str]:
     """The answer text as Markdown, cut after each marker: the chat streams these one after another. The
     short answer, when there is one, is in bold."""
+    short = {c.marker: esc_line(c.quote) for c in answer.citations if c.role == "answer"}
     pieces: list[str] = []
     pos = 0
     for m in MARKER.finditer(answer.text):
         words = esc_line(answer.text[pos:m.start()])
-        if not pieces and answer.short_answer is not None and words:
-            words = f"**{words}**"
+        value = short.get(int(m.group(1)))
+        if value and words.endswith(value):  # a short answer ("31" of "Reports differ: 31") in bold
+            words = f"{words[: len(words) - len(value)]}**{value}**"
         pieces.append(words + f" [{m.group(1)}]")
         pos = m.end()
     if answer.text[pos:].strip() or not pieces:

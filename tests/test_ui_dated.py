@@ -1,0 +1,57 @@
+"""End to end in headless Chromium on dated news (eval/gold/dated): a date filter set in the chat's Settings,
+an answer that shows two dated reports side by side, and the window searched. Screenshots in artifacts/."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from chat_server import ROOT, Server, ask, chromium, last_answer, open_page, running_chat
+
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
+ARTIFACTS = ROOT / "artifacts"
+
+
+@pytest.fixture(scope="module")
+def dated_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with running_chat(tmp_path_factory.mktemp("dated-chat"), ROOT / "eval" / "gold" / "dated" / "corpus.jsonl") as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def page(dated_server: Server) -> Iterator[Any]:
+    with chromium() as browser:
+        p, _ = open_page(browser, dated_server)
+        yield p
+
+
+def _until(page: Any, day: str) -> None:
+    if not page.locator("#rag-until").is_visible():
+        page.get_by_text("Settings", exact=True).click()
+    box = page.locator("#rag-until textarea, #rag-until input").first
+    box.fill(day)
+    box.press("Tab")
+
+
+def test_a_date_filter_answers_with_what_was_known_then(page: Any) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    _until(page, "2024-02-01")
+    ask(page, "Who is Brentford's police chief?")
+    answer = last_answer(page)
+    assert answer.startswith("Maria Lopez [1]"), answer  # her successor was sworn in only in May
+    assert "Daniel Okafor" not in page.inner_text("#rag-sources")
+    page.screenshot(path=str(ARTIFACTS / "chat-date-filter.png"))
+
+
+def test_two_dated_reports_of_one_toll_are_shown_side_by_side(page: Any) -> None:
+    _until(page, "2024-03-06")
+    ask(page, "How many people died in the Port Alden earthquake?")
+    answer = last_answer(page)
+    assert answer.startswith("Reports differ: 31 [1] (Coastal Herald, 2024-03-04); 12 [2] (Harbor Times, "
+                             "2024-03-02)"), answer
+    marks = [m.inner_text() for m in page.locator("#rag-sources section.rag-source mark.rag-answer").all()]
+    assert sorted(marks) == ["12", "31"]
+    sources = page.inner_text("#rag-sources")
+    assert "2024-03-04" in sources and "2024-03-02" in sources
+    page.screenshot(path=str(ARTIFACTS / "chat-reports-differ.png"))
