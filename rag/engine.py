@@ -7,6 +7,7 @@ import datetime as dt
 import re
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -180,9 +181,11 @@ class Engine:
         return [newest] if day(newest) > max(day(c) for c in chosen) else chosen
 
     def _cite(self, chosen: list[Candidate]) -> tuple[Citation, ...]:
+        """A citation per chosen sentence, listing the other documents that carry its passage's story."""
         docs = self.index.documents
         return tuple(
-            make_citation(docs[c.doc_id], c.start, c.end, marker=i, passage_id=c.passage.passage.id)
+            replace(make_citation(docs[c.doc_id], c.start, c.end, marker=i, passage_id=c.passage.passage.id),
+                    also_in=tuple(d for d in c.passage.also_in if d != c.doc_id))
             for i, c in enumerate(chosen, 1)
         )
 
