@@ -7,13 +7,13 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from rag.errors import RagError
 from rag.question import ANSWERERS, DEFAULT_K, MODES
-from rag.records import Answer
+from rag.records import Answer, Document
 
 # Characters a terminal acts on rather than shows: C0 controls but newline and tab, DEL, C1 controls, and the
 # bidi embeddings, overrides and isolates (which reorder what follows them on screen).
@@ -126,8 +126,17 @@ def cmd_index(args: argparse.Namespace) -> int:
     return 0
 
 
-def format_answer(answer: Answer) -> str:
-    """The answer, then its numbered sources with their quoted spans (or the closest passages on abstention)."""
+def _copy(doc_id: str, documents: Mapping[str, Document] | None) -> str:
+    """Another outlet's copy of a cited story: "title (date, source)", or its id when the index is not at hand."""
+    doc = (documents or {}).get(doc_id)
+    if doc is None:
+        return doc_id
+    return f"{doc.title or doc_id} ({', '.join(x for x in (doc.date or 'undated', doc.attribution) if x)})"
+
+
+def format_answer(answer: Answer, *, documents: Mapping[str, Document] | None = None) -> str:
+    """The answer, then its numbered sources with their quoted spans (or the closest passages on abstention).
+    `documents` (the index's) names the other outlets that carried a cited story by title, date and source."""
     lines = [answer.text, ""]
     if answer.query != answer.question:
         lines.insert(0, f"(searched for: {answer.query})")
@@ -147,6 +156,8 @@ def format_answer(answer: Answer) -> str:
             role = ", the short answer" if c.role == "answer" else ""
             lines.append(f"[{c.marker}] {c.title} ({c.dated}; {where}{role})")
             lines.append(f"    “{c.quote}”")
+            if c.also_in:
+                lines.append("    also in: " + "; ".join(_copy(d, documents) for d in c.also_in))
     else:
         lines.append("Closest passages:")
         for sp in answer.passages[:3]:
@@ -183,8 +194,16 @@ def cmd_ask(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False).translate(_JSON_SAFE))
     else:
-        print(format_answer(answer))
+        print(format_answer(answer, documents=_documents(args) if any(c.also_in for c in answer.citations)
+                            else None))
     return 0
+
+
+def _documents(args: argparse.Namespace) -> Mapping[str, Document]:
+    """The documents of the index `ask()` just answered from: its engine is cached, so this loads nothing."""
+    from rag.api import get_engine
+
+    return get_engine(args.index_dir, model=args.model).index.documents
 
 
 def _dates(args: argparse.Namespace) -> dict[str, Any]:

@@ -10,6 +10,7 @@ date.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 from rag.cite import make_citation
 from rag.extractive import Candidate
@@ -71,6 +72,11 @@ def _leads(documents: Mapping[str, Document], question: str, chosen: Sequence[Ca
     return sorted(leads, key=lambda cs: documents[cs[0].doc_id].date or "", reverse=True)
 
 
+def _copies(c: Candidate) -> tuple[str, ...]:
+    """The other documents whose copy of the candidate's passage was folded into it (`rag.copies`)."""
+    return tuple(d for d in c.passage.also_in if d != c.doc_id)
+
+
 def citations(documents: Mapping[str, Document], question: str, chosen: Sequence[Candidate], *,
               short: bool, rivals: Sequence[Candidate] = ()) -> tuple[Citation, ...]:
     """The answer's citations: the short answer(s) (role "answer"), then every chosen sentence, numbered from 1
@@ -78,11 +84,14 @@ def citations(documents: Mapping[str, Document], question: str, chosen: Sequence
     that gives a different value joins the answer, its value beside the chosen one's. Without `short`, or when
     no phrase answers, the chosen sentences alone."""
     leads = _leads(documents, question, chosen, rivals) if short and chosen else []
-    lead = [make_citation(documents[c.doc_id], c.start + found.start, c.start + found.end, marker=i,
-                          passage_id=c.passage.passage.id, role="answer") for i, (c, found) in enumerate(leads, 1)]
+    lead = [replace(make_citation(documents[c.doc_id], c.start + found.start, c.start + found.end, marker=i,
+                                  passage_id=c.passage.passage.id, role="answer"), also_in=_copies(c))
+            for i, (c, found) in enumerate(leads, 1)]
     sentences = [*chosen, *(c for c, _ in leads if c not in chosen)]
+    # A sentence's citation lists the other outlets whose copy of its passage was folded into it (rag.copies).
     return (*lead, *(
-        make_citation(documents[c.doc_id], c.start, c.end, marker=i, passage_id=c.passage.passage.id)
+        replace(make_citation(documents[c.doc_id], c.start, c.end, marker=i, passage_id=c.passage.passage.id),
+                also_in=_copies(c))
         for i, c in enumerate(sentences, len(lead) + 1)
     ))
 

@@ -187,6 +187,7 @@ class ScoredPassage:
     rank: int
     dense_score: float | None = None
     lexical_score: float | None = None
+    also_in: tuple[str, ...] = ()  # other documents holding a near-copy of this passage (`rag.copies`)
 
     def to_dict(self) -> dict[str, Any]:
         p = self.passage
@@ -201,6 +202,7 @@ class ScoredPassage:
             "rank": self.rank,
             "dense_score": self.dense_score,
             "lexical_score": self.lexical_score,
+            "also_in": list(self.also_in),
         }
 
 
@@ -209,7 +211,8 @@ class Citation:
     """An exact quote backing part of an answer: `quote == document.text[start:end]`, checked. `date` is its
     article's publication date and `date_source` where that was read (as `Document` has them); `source` is who
     the article is from. `role` is "answer" for the short answer phrase (then always marker 1, inside the
-    sentence cited next), "support" for a sentence."""
+    sentence cited next), "support" for a sentence. `also_in` lists the other documents that
+    republished the same story (`rag.copies`)."""
 
     marker: int
     doc_id: str
@@ -223,6 +226,7 @@ class Citation:
     source: str | None = None
     date_source: DateSource | None = None
     role: CitationRole = "support"
+    also_in: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "date_source", _check_date_source(self.date, self.date_source))
@@ -238,7 +242,9 @@ class Citation:
         return f"{self.date}, date from the {_SOURCE_WORDS[self.date_source or 'metadata']}"
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        d["also_in"] = list(self.also_in)
+        return d
 
 
 @dataclass(frozen=True, slots=True)

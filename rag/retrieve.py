@@ -1,10 +1,13 @@
 """Retrieve: dense (vectors) and lexical (BM25) search. Hybrid search merges the two lists with the trained
-reranker (`rag.rank`) over the union of both lists' candidates, or by reciprocal rank fusion (`fusion="rrf"`)."""
+reranker (`rag.rank`) over the union of both lists' candidates, or by reciprocal rank fusion (`fusion="rrf"`).
+The ranked candidates are folded (`rag.copies`: of near-copies of one story from several outlets only the
+best-ranked is kept) before the top k are taken, so k slots hold k stories."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from rag.copies import fold
 from rag.index.index import Index
 from rag.index.where import Where
 from rag.question import DEFAULT_K, FUSIONS, MODES, Fusion, Mode
@@ -66,6 +69,9 @@ def retrieve(
     `allowed` (a boolean array over passage ids, `rag.index.filters.allowed_ids`: a time window, outlets)
     restricts both searches from inside, so every list holds its best allowed passages; `where`
     (`rag.index.filters.where_of`) says the same for a store that filters by payload (Qdrant).
+
+    Every candidate is ranked, then near-copies of another document's better passage are folded into its
+    `also_in` (`rag.copies.fold`), and the best `k` of what is left are returned.
     """
     if mode not in MODES:
         raise ValueError(f"unknown search mode {mode!r}: use one of {', '.join(MODES)}")
@@ -81,10 +87,18 @@ def retrieve(
     lex_score = dict(zip(lexical.ids.tolist(), lexical.scores.tolist(), strict=True)) if lexical else {}
     if fusion == "ranker" and dense is not None and lexical is not None and index.lexical is not None:
         assert query_vector is not None  # dense search ran
-        best, _ = rerank(index, query, query_vector, dense, lexical, ranker=ranker or default_ranker(), k=k,
-                         depth=max(CANDIDATE_DEPTH, k))
+        cut = max(CANDIDATE_DEPTH, k)
+        # every candidate is kept (the union of two top-`cut` lists): copies are folded before the cut to k
+        best, _ = rerank(index, query, query_vector, dense, lexical, ranker=ranker or default_ranker(), k=2 * cut,
+                         depth=cut)
     else:
-        best = fuse([h for h in (dense, lexical) if h is not None], k=k)
+        best = fuse([h for h in (dense, lexical) if h is not None], k=2 * depth)
+    return fold(_scored(index, best, dense_score, lex_score))[:k]
+
+
+def _scored(index: Index, best: list[tuple[int, float]], dense_score: dict[int, float],
+            lex_score: dict[int, float]) -> list[ScoredPassage]:
+    """The ranked (passage id, score) pairs as ScoredPassages, ranked from 1."""
     out = []
     for rank, (pid, score) in enumerate(best):
         p = index.passages[pid]

@@ -172,7 +172,14 @@ def _source_html(c: Citation, passages: Sequence[ScoredPassage], inner: Sequence
     return (f'<section class="rag-source" id="rag-source-{c.marker}">'
             f'<div class="rag-source-title"><span class="rag-marker">[{c.marker}]</span> {esc(c.title)}</div>'
             f'<div class="rag-source-meta">{esc(_where(c))}</div>'
-            f'<p class="rag-passage">{body}</p></section>')
+            f'<p class="rag-passage">{body}</p>{_also_in(c)}</section>')
+
+
+def _also_in(c: Citation) -> str:
+    """The other outlets that carried the cited story (`rag.copies`), by document id; empty when none."""
+    if not c.also_in:
+        return ""
+    return f'<div class="rag-source-meta rag-also-in">Also in: {esc(", ".join(c.also_in))}</div>'
 
 
 def _scores(sp: ScoredPassage) -> str:
