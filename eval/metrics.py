@@ -98,6 +98,10 @@ def score_answer(
     read by the harness, not the engine's copy), so an engine bug cannot vouch for itself."""
     passages = [Span(p.passage.doc_id, p.passage.start, p.passage.end, p.passage.text)
                 for p in answer.passages[:k]]
+    # A passage stands for the wire copies folded into it (rag.copies): the evidence in a copy counts where the
+    # passage stands, since the reader is shown that story and told which outlets also carried it.
+    copies = [[Span(c.doc_id, c.start, c.end, c.text) for c in getattr(p, "copies", ())]
+              for p in answer.passages[:k]]
     cites = [Span(c.doc_id, c.start, c.end, c.quote) for c in answer.citations]
     valid = tuple(c.doc_id in documents and documents[c.doc_id].text[c.start:c.end] == c.quote
                   for c in answer.citations)
@@ -107,8 +111,9 @@ def score_answer(
     return QuestionScore(
         id=question.id,
         answerable=answerable,
-        passage_hits=tuple(hits_evidence(question, p) for p in passages),
-        evidence_recall=evidence_recall(question, passages),
+        passage_hits=tuple(any(hits_evidence(question, s) for s in (p, *cs))
+                           for p, cs in zip(passages, copies, strict=True)),
+        evidence_recall=evidence_recall(question, [*passages, *(s for cs in copies for s in cs)]),
         abstained=answer.abstained,
         contained=not answer.abstained and contains_answer(answer.text, question.answers),
         citation_valid=valid,

@@ -14,7 +14,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from rag.records import ScoredPassage
+from rag.records import Passage, ScoredPassage
 
 # Estimated Jaccard of 5-gram shingles. The dated gold set's three wire copies (different tails) are at a true
 # 0.795-0.815, which 64 permutations estimate as 0.73-0.81; the next most similar pair of its articles (a story
@@ -78,15 +78,19 @@ def _same(i: int, j: int, sigs: dict[int, np.ndarray], keys: dict[int, str]) -> 
 
 def fold(passages: Sequence[ScoredPassage]) -> list[ScoredPassage]:
     """`passages` (ranked, best first) with the copies folded: each kept passage carries in `also_in` the other
-    documents (distinct, in rank order) that hold a near-duplicate of it; ranks are renumbered from 1."""
+    documents (distinct, in rank order) that hold a near-duplicate of it, and in `copies` those passages
+    themselves; ranks are renumbered from 1."""
     rep_of = groups([sp.passage.text for sp in passages], [sp.passage.doc_id for sp in passages])
     also: dict[int, list[str]] = {}
+    copies: dict[int, list[Passage]] = {}
     for i, r in enumerate(rep_of):
         if r != i:
             extra = also.setdefault(r, [])
             doc = passages[i].passage.doc_id
             if doc not in extra:
                 extra.append(doc)
+            copies.setdefault(r, []).append(passages[i].passage)
     kept = [i for i, r in enumerate(rep_of) if r == i]
-    return [replace(passages[i], rank=n, also_in=passages[i].also_in + tuple(also.get(i, ())))
+    return [replace(passages[i], rank=n, also_in=passages[i].also_in + tuple(also.get(i, ())),
+                    copies=passages[i].copies + tuple(copies.get(i, ())))
             for n, i in enumerate(kept, 1)]

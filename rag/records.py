@@ -188,6 +188,7 @@ class ScoredPassage:
     dense_score: float | None = None
     lexical_score: float | None = None
     also_in: tuple[str, ...] = ()  # other documents holding a near-copy of this passage (`rag.copies`)
+    copies: tuple[Passage, ...] = ()  # those near-copies, folded into this passage
 
     def to_dict(self) -> dict[str, Any]:
         p = self.passage
@@ -203,6 +204,7 @@ class ScoredPassage:
             "dense_score": self.dense_score,
             "lexical_score": self.lexical_score,
             "also_in": list(self.also_in),
+            "copies": [{"doc_id": c.doc_id, "start": c.start, "end": c.end} for c in self.copies],
         }
 
 

@@ -101,3 +101,22 @@ def test_figures_with_nothing_to_measure_are_none() -> None:
     assert only_answerable["build_s"] == 1.5
     only_unanswerable = summarize([score((), answerable=False, abstained=True)], k=10, build_s=0.0)
     assert only_unanswerable["hit@1"] is None and only_unanswerable["abstain_correct"] == 1.0
+
+
+def test_a_passage_is_credited_with_the_wire_copies_folded_into_it() -> None:
+    from eval.metrics import score_answer
+    from rag.records import Answer, Passage, ScoredPassage
+
+    text = "Regulators approved a 300-megawatt solar farm in Kestrel Valley on Wednesday."
+    docs = {d: Document(id=d, title=d, text=text) for d in ("ledger", "courier")}
+    gold = q(("300-megawatt",), Evidence("courier", 0, 20))  # the evidence is in the copy that was folded
+    shown = Passage(id=1, doc_id="ledger", start=0, end=len(text), text=text, sentences=((0, len(text)),))
+    copy = Passage(id=2, doc_id="courier", start=0, end=len(text), text=text, sentences=((0, len(text)),))
+
+    def scored(copies: tuple[Passage, ...]) -> tuple[bool, ...]:
+        sp = ScoredPassage(shown, "ledger", 1.0, 1, also_in=tuple(c.doc_id for c in copies), copies=copies)
+        answer = Answer(text="x", citations=(), passages=(sp,), abstained=True, query="?", question="?")
+        return score_answer(gold, answer, docs, latency_ms=1.0, k=10).passage_hits
+
+    assert scored((copy,)) == (True,)
+    assert scored(()) == (False,)
