@@ -55,3 +55,13 @@ def test_two_dated_reports_of_one_toll_are_shown_side_by_side(page: Any) -> None
     sources = page.inner_text("#rag-sources")
     assert "2024-03-04" in sources and "2024-03-02" in sources
     page.screenshot(path=str(ARTIFACTS / "chat-reports-differ.png"))
+
+
+def test_one_wire_story_in_three_outlets_is_cited_once_with_the_others_listed(page: Any) -> None:
+    _until(page, "2024-06-14")
+    ask(page, "How many homes will the Kestrel Valley solar farm power?")
+    sources = page.locator("#rag-sources section.rag-source")
+    also = page.locator("#rag-sources section.rag-source .rag-also-in").first.inner_text()
+    assert also.startswith("Also in: ") and len(also.split(", ")) == 2, also  # the two other outlets
+    assert sources.count() >= 1
+    page.screenshot(path=str(ARTIFACTS / "chat-also-in.png"))
