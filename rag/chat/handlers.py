@@ -115,7 +115,8 @@ class Handlers:
             for piece in render.answer_pieces(answer)[:-1]:
                 yield [{"role": "assistant", "content": piece}], gr.skip(), gr.skip()
         answers[len(history)] = Feedback.of(answer, k=kk, mode=mm)
-        yield render.answer_messages(answer, mode=mm), render.sources_html(answer, mode=mm), answers
+        outlets = render.copy_names(answer, self.library.engine.index.documents)
+        yield render.answer_messages(answer, mode=mm), render.sources_html(answer, mode=mm, copies=outlets), answers
 
     def like(self, history: list[dict[str, Any]], answers: Answers | None, data: Any) -> None:
         """Store a like/dislike (Gradio's LikeData) with the question, answer and citations it rates."""

@@ -7,12 +7,12 @@ a template, whatever an uploaded article contains.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from rag.cite import MARKER
 from rag.collection import AddResult, DocumentInfo
-from rag.records import Answer, Citation, ScoredPassage
+from rag.records import Answer, Citation, Document, ScoredPassage
 
 # Characters with a meaning inside a line of HTML, Markdown or a Gradio HTML template, written as numeric
 # character references: the browser shows the character, and no parser treats it as markup. Article text is
@@ -162,7 +162,8 @@ def _cited_spans(answer: Answer, sp: ScoredPassage) -> list[tuple[int, int, int]
             if c.doc_id == p.doc_id and c.start < p.end and c.end > p.start]
 
 
-def _source_html(c: Citation, passages: Sequence[ScoredPassage], inner: Sequence[Citation] = ()) -> str:
+def _source_html(c: Citation, passages: Sequence[ScoredPassage], inner: Sequence[Citation] = (),
+                 names: Mapping[str, str] | None = None) -> str:
     """One cited sentence in its passage, with the short answer (`inner`) marked inside it."""
     sp = next((s for s in passages if s.passage.id == c.passage_id), None)
     spans = [(c.start, c.end, c.marker), *((i.start, i.end, i.marker) for i in inner)]
@@ -172,14 +173,25 @@ def _source_html(c: Citation, passages: Sequence[ScoredPassage], inner: Sequence
     return (f'<section class="rag-source" id="rag-source-{c.marker}">'
             f'<div class="rag-source-title"><span class="rag-marker">[{c.marker}]</span> {esc(c.title)}</div>'
             f'<div class="rag-source-meta">{esc(_where(c))}</div>'
-            f'<p class="rag-passage">{body}</p>{_also_in(c)}</section>')
+            f'<p class="rag-passage">{body}</p>{_also_in(c, names or {})}</section>')
 
 
-def _also_in(c: Citation) -> str:
-    """The other outlets that carried the cited story (`rag.copies`), by document id; empty when none."""
+def copy_names(answer: Answer, documents: Mapping[str, Document]) -> dict[str, str]:
+    """How a reader is shown each document in the answer's "also in" lists: its outlet (else title) and date."""
+    ids = {d for c in answer.citations for d in c.also_in}
+    out = {}
+    for d in ids:
+        doc = documents.get(d)
+        out[d] = d if doc is None else f"{doc.attribution or doc.title or d} ({doc.date or 'undated'})"
+    return out
+
+
+def _also_in(c: Citation, names: Mapping[str, str]) -> str:
+    """The other outlets that carried the cited story (`rag.copies`); empty when none."""
     if not c.also_in:
         return ""
-    return f'<div class="rag-source-meta rag-also-in">Also in: {esc(", ".join(c.also_in))}</div>'
+    shown = ", ".join(names.get(d, d) for d in c.also_in)
+    return f'<div class="rag-source-meta rag-also-in">Also in: {esc(shown)}</div>'
 
 
 def _scores(sp: ScoredPassage) -> str:
@@ -188,9 +200,10 @@ def _scores(sp: ScoredPassage) -> str:
     return f"score {sp.score:.4f} · dense {dense} · lexical {lexical}"
 
 
-def sources_html(answer: Answer, *, mode: str = "hybrid") -> str:
-    """The sources panel: each citation's title, date (and where it was read) and source with the cited span
-    highlighted inside its passage; on abstention the closest passages; then, collapsed, every passage
+def sources_html(answer: Answer, *, mode: str = "hybrid", copies: Mapping[str, str] | None = None) -> str:
+    """The sources panel: each citation's title, date (and where it was read) and source, the cited span
+    highlighted inside its passage, and the other outlets that carried the story (`copies` names them:
+    document id -> what a reader is shown); on abstention the closest passages; then, collapsed, every passage
     retrieved (with scores) and the query that was searched."""
     parts = ['<div class="rag-panel">']
     if answer.citations:
@@ -199,10 +212,10 @@ def sources_html(answer: Answer, *, mode: str = "hybrid") -> str:
         for c in answer.citations:
             inside = [a for a in short if a.doc_id == c.doc_id and c.start <= a.start and a.end <= c.end]
             if c.role == "support":
-                parts.append(_source_html(c, answer.passages, inside))
+                parts.append(_source_html(c, answer.passages, inside, copies))
             elif not any(s.role == "support" and s.doc_id == c.doc_id and s.start <= c.start and c.end <= s.end
                          for s in answer.citations):
-                parts.append(_source_html(c, answer.passages))  # a short answer outside every cited sentence
+                parts.append(_source_html(c, answer.passages, names=copies))  # outside every cited sentence
     else:
         parts.append('<h3>No answer in the articles</h3><p class="rag-abstain">The indexed articles do not answer '
                      "this question. The closest passages:</p>")
