@@ -32,7 +32,7 @@ from rag.errors import require
 from rag.ingest.corpus import load_corpus
 from rag.rank.trees import Trees
 from rag.span.features import FEATURES, sentence_phrases
-from rag.span.model import META_FILE, MODEL_FILE, SpanModel
+from rag.span.model import META_FILE, MODEL_FILE, SpanModel, without_titles
 from rag.text.sentences import split_sentences
 
 from .gold import GoldQuestion, load_gold
@@ -105,7 +105,11 @@ def best(d: Example, trees: Trees) -> tuple[str, float]:
         return "", float("-inf")
     scores = trees.predict(d.x)
     i = int(np.argmax(scores))
-    return d.texts[i], float(scores[i])
+    text = d.texts[i]
+    if d.x[i, FEATURES.index("p_name")]:  # as `short_answer` gives it: a name without its titles
+        a, b = without_titles(text)
+        text = text[a:b]
+    return text, float(scores[i])
 
 
 def cross_validate(data: dict[str, list[Example]]) -> dict[str, list[tuple[str, float]]]:

@@ -29,7 +29,7 @@ FEATURES: tuple[str, ...] = (
 _FAR = 20  # token distance standing for "no question word on that side"
 _PREPOSITIONS = frozenset("in on at from to for with as than into during since until".split())
 # Words of rank or office that precede a name: "Defense Minister Yasar Guler" answers "who" with the name alone.
-_TITLES = frozenset("minister president secretary prime chancellor governor gov gov. senator sen sen. rep rep. "
+TITLES = frozenset("minister president secretary prime chancellor governor gov gov. senator sen sen. rep rep. "
                     "mayor king queen prince princess ceo chairman chair director general gen gen. judge "
                     "justice commissioner ambassador spokesman spokeswoman spokesperson leader chief head "
                     "mr mr. mrs mrs. ms ms. dr dr. defense defence foreign interior finance deputy vice "
@@ -102,7 +102,7 @@ def _row(question_part: list[float], toks: list[Token], token_terms: list[set[st
         float(opened > 0), float(prev == "the"),
         float(not extends), float(any(c.isdigit() for t in words for c in t.text)), float(head_near),
         float(head is not None and p.last + 1 < len(toks) and head in token_terms[p.last + 1]),
-        float(words[0].text.lower() in _TITLES), float(any(t.text.lower() in _TITLES for t in words)),
+        float(words[0].text.lower() in TITLES), float(any(t.text.lower() in TITLES for t in words)),
         amount, float(words[-1].text.endswith(("'s", "’s"))),
     ]
 

@@ -18,7 +18,8 @@ import numpy as np
 
 from rag.errors import RagError
 from rag.rank.trees import Trees
-from rag.span.features import FEATURES, sentence_phrases
+from rag.span.features import FEATURES, TITLES, sentence_phrases
+from rag.span.phrases import tokens
 
 MODEL_FILE = Path(__file__).with_name("span_model.json")
 META_FILE = Path(__file__).with_name("span_model.meta.json")
@@ -87,6 +88,16 @@ def version(path: Path = MODEL_FILE, meta: Path = META_FILE) -> dict[str, Any]:
     return out
 
 
+def without_titles(text: str) -> tuple[int, int]:
+    """The offsets of a name without the words of office before it ("Defense Minister Murhaf Abu Qasra" ->
+    "Murhaf Abu Qasra"): a "who" answer is the person; the title stays in the sentence cited beside it."""
+    toks = tokens(text)
+    first = 0
+    while first < len(toks) - 1 and toks[first].text.lower() in TITLES:
+        first += 1
+    return (toks[first].start, toks[-1].end) if toks else (0, len(text))
+
+
 def short_answer(question: str, sentence: str, *, model: SpanModel | None = None,
                  threshold: bool = True) -> ShortAnswer | None:
     """The phrase of `sentence` that answers `question`, or None: for a "why"/"how" question, when no phrase
@@ -102,4 +113,7 @@ def short_answer(question: str, sentence: str, *, model: SpanModel | None = None
     if threshold and scores[best] < model.threshold:
         return None
     start, end = found.span(best)
+    if found.phrases[best].kind == "name":
+        a, b = without_titles(sentence[start:end])
+        start, end = start + a, start + b
     return ShortAnswer(start, end, sentence[start:end], float(scores[best]), found.phrases[best].kind)

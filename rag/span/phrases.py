@@ -8,7 +8,10 @@ from typing import NamedTuple
 
 MAX_WORDS = 8  # longer phrases are sentences, not answers
 
-_TOKEN = re.compile(r"\$|£|€|%|\w+(?:[’'.&–-]\w+)*\.?|[^\w\s]")
+# A number with thousands separators or decimals is one token ("62,500", "3.4"); then words (with inner
+# apostrophes, dots, hyphens: "al-Assad", "U.S.", "XBB.1.5") and single marks.
+_TOKEN = re.compile(r"\$|£|€|%|\d{1,3}(?:,\d{3})+(?:\.\d+)?|\w+(?:[’'.&–-]\w+)*\.?|[^\w\s]")
+_POSSESSIVE = ("'s", "’s")
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 _DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _NUMBER_WORDS = frozenset("one two three four five six seven eight nine ten eleven twelve fifteen twenty thirty "
@@ -16,7 +19,7 @@ _NUMBER_WORDS = frozenset("one two three four five six seven eight nine ten elev
                           "dozen dozens half percent".split())
 _SCALE = frozenset("hundred thousand million billion trillion percent per cent % pounds dollars euros".split())
 # Words that join the parts of one name: "Secretary of State", "Bashar al-Assad", "Leonardo da Vinci".
-_NAME_JOINERS = frozenset("of de da del di van von bin al la le du".split())
+_NAME_JOINERS = frozenset("of de da del di van von bin al la le du &".split())
 _STOP = frozenset("a an the and or but of in on at to for by with from as is are was were be been being has have "
                   "had do does did that this these those it its he she they them his her their we our you your "
                   "i me my not no so than then there here which who whom whose what when where why how also "
@@ -49,6 +52,9 @@ def tokens(text: str) -> list[Token]:
         if t.text.endswith(".") and len(t.text) > 1 and (len(t.text) > 4 or i == len(found) - 1):
             out.append(Token(t.start, t.end - 1, t.text[:-1]))
             out.append(Token(t.end - 1, t.end, "."))
+        elif t.text.endswith(_POSSESSIVE) and len(t.text) > 2:  # "Trump’s": the name, then its possessive
+            out.append(Token(t.start, t.end - 2, t.text[:-2]))
+            out.append(Token(t.end - 2, t.end, t.text[-2:]))
         else:
             out.append(t)
     return out
@@ -153,6 +159,9 @@ def _word_runs(toks: list[Token]) -> list[Phrase]:
         if joined in (["of"], ["of", "the"], ["of", "a"], ["and"]):
             out.append(Phrase(out[-1].first, last, "words"))
         out.append(Phrase(i, last, "words"))
+        # Shorter runs inside a long one: the answer is often its head ("buy moon rocks" -> "moon rocks").
+        out.extend(Phrase(a, b, "words") for a in range(i, last + 1) for b in range(a, min(a + 3, last + 1))
+                   if (a, b) != (i, last))
         i = last + 1
     return out
 
