@@ -124,18 +124,22 @@ class TextStore:
             _remember(self._docs, ord_, doc)
             return doc
 
-    def documents(self) -> Iterator[Document]:
-        """Every document in order, read a page at a time."""
+    def _rows(self, sql: str, page: int = _PAGE) -> Iterator[tuple[Any, ...]]:
+        """Every row of `sql`, a query keyed by its first column (`WHERE key > ? ORDER BY key LIMIT ?`), read a
+        page at a time: iteration holds one page, and the lock only while a page is read."""
         after = -1
         while True:
             with self._lock:
-                rows = self._conn.execute("SELECT ord, meta, text FROM documents WHERE ord > ? ORDER BY ord "
-                                          "LIMIT ?", (after, _PAGE)).fetchall()
+                rows = self._conn.execute(sql, (after, page)).fetchall()
             if not rows:
                 return
-            for _, meta, text in rows:
-                yield _decode_document(meta, text)
+            yield from rows
             after = rows[-1][0]
+
+    def documents(self) -> Iterator[Document]:
+        """Every document in order, read a page at a time."""
+        for _, meta, text in self._rows("SELECT ord, meta, text FROM documents WHERE ord > ? ORDER BY ord LIMIT ?"):
+            yield _decode_document(meta, text)
 
     # -- passages --------------------------------------------------------------------------------------
     def passage_count(self) -> int:
@@ -165,30 +169,17 @@ class TextStore:
             return p
 
     def passage_ids(self) -> Iterator[int]:
-        after = -1
-        while True:
-            with self._lock:
-                ids = [r[0] for r in self._conn.execute("SELECT id FROM passages WHERE id > ? ORDER BY id LIMIT ?",
-                                                        (after, _PAGE * 8))]
-            if not ids:
-                return
-            yield from ids
-            after = ids[-1]
+        for (pid,) in self._rows("SELECT id FROM passages WHERE id > ? ORDER BY id LIMIT ?", _PAGE * 8):
+            yield pid
 
     def passages(self) -> Iterator[Passage]:
         """Every passage in id order, a page at a time (each article read once: its passages are consecutive)."""
-        after, doc = -1, None
-        while True:
-            with self._lock:
-                rows = self._conn.execute("SELECT id, ord, start, end, sentences FROM passages WHERE id > ? "
-                                          "ORDER BY id LIMIT ?", (after, _PAGE)).fetchall()
-            if not rows:
-                return
-            for pid, ord_, start, end, sentences in rows:
-                if doc is None or doc[0] != ord_:
-                    doc = (ord_, self._document(ord_))
-                yield _passage(doc[1], pid, start, end, sentences)
-            after = rows[-1][0]
+        doc = None
+        for pid, ord_, start, end, sentences in self._rows(
+                "SELECT id, ord, start, end, sentences FROM passages WHERE id > ? ORDER BY id LIMIT ?"):
+            if doc is None or doc[0] != ord_:
+                doc = (ord_, self._document(ord_))
+            yield _passage(doc[1], pid, start, end, sentences)
 
     def passage_documents(self) -> tuple[np.ndarray, list[str]]:
         """(passage ids, the document id of each), without reading any text: what filters need."""
