@@ -14,9 +14,7 @@ a time, never through a memory map (pages read through a map would count as the 
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
-import tempfile
 import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -25,6 +23,7 @@ from typing import BinaryIO
 import numpy as np
 
 from rag.errors import IndexCorruptError
+from rag.index.scratch import scratch_file, unlink_quietly
 
 # [perf, issue 5] Sentence vectors are kept as float16 (half the memory; cosines change by ~1e-4).
 SENTENCE_DTYPE = np.float16
@@ -33,16 +32,6 @@ KEYS_FILE, VECTORS_FILE = "sentences.npy", "sentence_vectors.npy"
 _BLOCK = 16 << 20  # bytes copied at a time when saving
 _LOOKUPS = 4096  # documents whose key -> row tables are kept (a question reads a few dozen)
 
-
-def _scratch_file() -> Path:
-    fd, name = tempfile.mkstemp(prefix="rag-sentences-", suffix=".f16")
-    os.close(fd)
-    return Path(name)
-
-
-def _unlink(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        path.unlink()
 
 
 class SentenceTable:
@@ -166,14 +155,14 @@ class SentenceTable:
         if self._live == self._n:
             return
         runs = sorted(self._runs.items(), key=lambda kv: kv[1][0])
-        path = _scratch_file()
+        path = scratch_file("rag-sentences-", ".f16")
         try:
             with self._vector_file() as (src, base), path.open("wb") as out:
                 row_bytes = self.dim * np.dtype(SENTENCE_DTYPE).itemsize
                 for first, n in _merged(r for _, r in runs):
                     _copy(src, base + first * row_bytes, n * row_bytes, out)
         except BaseException:
-            _unlink(path)
+            unlink_quietly(path)
             raise
         spans = np.empty((self._live, 2), np.int32)
         at = 0
@@ -190,14 +179,14 @@ class SentenceTable:
         if self._finalizer is not None:
             self._finalizer()
         self._scratch = path
-        self._finalizer = weakref.finalize(self, _unlink, path)
+        self._finalizer = weakref.finalize(self, unlink_quietly, path)
         self._mapped = None
 
     def _own(self) -> None:
         """Before the first row is appended: a scratch file, holding a copy of the generation's rows if any."""
         if self._scratch is not None:
             return
-        path = _scratch_file()
+        path = scratch_file("rag-sentences-", ".f16")
         if self._source is not None and self._n:
             with self._source.open("rb") as src, path.open("wb") as dst:
                 src.seek(_data_offset(src))

@@ -11,11 +11,8 @@ articles and passages many times; `rag.index.mappings` shows it to the rest of t
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import sqlite3
-import tempfile
 import threading
 import weakref
 from collections import OrderedDict
@@ -26,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from rag.errors import IndexCorruptError
+from rag.index.scratch import scratch_file, unlink_quietly
 from rag.ingest.corpus import fingerprint
 from rag.records import Document, Passage
 
@@ -40,16 +38,6 @@ CREATE INDEX passages_by_document ON passages (ord);
 _CACHED = 512  # documents and passages kept decoded: a question reads a few dozen of each, several times
 _PAGE = 512  # rows fetched at a time while iterating, so that iteration holds a page, not the table
 
-
-def _scratch() -> Path:
-    fd, name = tempfile.mkstemp(prefix="rag-texts-", suffix=".sqlite")
-    os.close(fd)
-    return Path(name)
-
-
-def _unlink(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        path.unlink()
 
 
 class TextStore:
@@ -70,7 +58,7 @@ class TextStore:
     @classmethod
     def create(cls) -> TextStore:
         """An empty store in a scratch file of its own, removed when the store is."""
-        path = _scratch()
+        path = scratch_file("rag-texts-", ".sqlite")
         conn = _connect(f"file:{path}", writable=True)
         conn.executescript(_SCHEMA)
         return cls(conn, scratch=path)
@@ -229,7 +217,7 @@ class TextStore:
         if self._scratch is not None:
             return
         with self._lock:
-            path = _scratch()
+            path = scratch_file("rag-texts-", ".sqlite")
             conn = _connect(f"file:{path}", writable=True)
             self._conn.backup(conn)
             self._finalizer.detach()
@@ -251,7 +239,7 @@ def _connect(uri: str, *, writable: bool) -> sqlite3.Connection:
 def _close(conn: sqlite3.Connection, scratch: Path | None) -> None:
     conn.close()
     if scratch is not None:
-        _unlink(scratch)
+        unlink_quietly(scratch)
 
 
 def _remember(cache: OrderedDict[Any, Any], key: Any, value: Any) -> None:
