@@ -30,6 +30,7 @@ from rag.extractive import (
     AnswerParams,
     Candidate,
     abstain_features,
+    answerability,
     candidates,
     load_params,
     select,
@@ -92,7 +93,8 @@ def answer_scores(rows: list[Row], params: AnswerParams, index_of: dict[str, Ind
         if not r.question.answerable:
             continue
         n += 1
-        chosen = select(r.cands, r.question.question, index=index_of[r.dataset], params=params)
+        confidence = answerability(r.cands, r.question.question, index=index_of[r.dataset], params=params)
+        chosen = select(r.cands, confidence=confidence, params=params)
         if not chosen:
             continue
         answered += 1

@@ -54,10 +54,12 @@ _SAME_FACT = 0.6
 
 
 class _Found(NamedTuple):
-    """What one search found: its passages, the answer's candidate sentences and the window searched."""
+    """What one search found: its passages, the answer's candidate sentences, the probability that they answer
+    (`answerability`, computed once: it scores the best sentence's phrases) and the window searched."""
 
     passages: list[ScoredPassage]
     cands: list[Candidate]
+    confidence: float
     window: SearchWindow | None
 
 
@@ -116,7 +118,7 @@ class Engine:
         found = self._search(request, query, qvec)
         passages, cands = found.passages, found.cands
         t3 = time.perf_counter()
-        chosen = select(cands, query, index=self.index, params=self.params)
+        chosen = select(cands, confidence=found.confidence, params=self.params)
         current_as_of = None
         rivals: list[Candidate] = []
         if chosen and _CURRENT.search(request.question):
@@ -138,7 +140,7 @@ class Engine:
             query=query,
             question=request.question,
             timings={key: round(v * 1000, 3) for key, v in ms.items()},
-            confidence=round(answerability(cands, query, index=self.index, params=self.params), 4),
+            confidence=round(found.confidence, 4),
             supported=tuple(True for _ in citations),
             window=found.window,
             current_as_of=current_as_of,
@@ -161,13 +163,14 @@ class Engine:
             passages = retrieve(self.index, query, qvec if request.mode != "lexical" else None, k=request.k,
                                 mode=request.mode, fusion=self.fusion, allowed=allowed, where=where)
             cands = candidates(self.index, query, qvec, passages, params=self.params)
-            return _Found(passages, cands, self._described(window, request, allowed, widened=widened))
+            confidence = answerability(cands, query, index=self.index, params=self.params)
+            return _Found(passages, cands, confidence, self._described(window, request, allowed, widened=widened))
 
         if not request.filtered:
             return run(None)  # a date-less, outlet-less question: searched exactly as before
         window = resolve(query, as_of=request.as_of, since=request.since, until=request.until)
         found = run(window)
-        if window.phrase is not None and not select(found.cands, query, index=self.index, params=self.params):
+        if window.phrase is not None and not select(found.cands, confidence=found.confidence, params=self.params):
             wide = resolve("", as_of=request.as_of, since=request.since, until=request.until)
             return run(wide, widened=True)
         return found

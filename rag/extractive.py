@@ -172,9 +172,10 @@ def answerability(cands: list[Candidate], question: str, *, index: Index, params
     return 1.0 / (1.0 + np.exp(-z))
 
 
-def select(cands: list[Candidate], question: str, *, index: Index, params: AnswerParams) -> list[Candidate]:
-    """The sentences to answer `question` with (empty: abstain), in reading order within each document."""
-    if not cands or answerability(cands, question, index=index, params=params) < params.threshold:
+def select(cands: list[Candidate], *, confidence: float, params: AnswerParams) -> list[Candidate]:
+    """The sentences to answer with (empty: abstain when `confidence`, the question's `answerability`, is below
+    the threshold), in reading order within each document."""
+    if not cands or confidence < params.threshold:
         return []
     best = cands[0].probability
     chosen = [c for c in cands[: params.max_sentences] if c.probability >= params.second_ratio * best]
