@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from rag.index.sentences import SentenceKey
@@ -12,6 +12,29 @@ from rag.records import Document, Passage
 
 # A document as one batch of an update carries it: the document, its passages and its distinct sentences' keys.
 Chunked = tuple[Document, list[Passage], list[SentenceKey]]
+
+
+def gather(
+    docs: Sequence[Document], chunk: Callable[[Document], tuple[list[Passage], list[SentenceKey]]], batch_texts: int
+) -> Iterator[list[Chunked]]:
+    """`docs` chunked by `chunk`, gathered into batches of whole documents holding at least `batch_texts` texts
+    (passages and sentences; the last batch may hold fewer). Lazy: each document is chunked when reached."""
+    batch: list[Chunked] = []
+    size = 0
+    for doc in docs:
+        passages, keys = chunk(doc)
+        batch.append((doc, passages, keys))
+        size += len(passages) + len(keys)
+        if size >= batch_texts:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
+def texts_of(batch: Sequence[Chunked]) -> list[str]:
+    """The texts of a batch to embed: its passages, then its documents' distinct sentences."""
+    return [p.text for _, ps, _ in batch for p in ps] + [doc.text[s:e] for doc, _, ks in batch for _, s, e in ks]
 
 
 @dataclass(frozen=True, slots=True)

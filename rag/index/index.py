@@ -14,7 +14,7 @@ the corpus (bench/build_memory.py).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -22,10 +22,11 @@ from pathlib import Path
 import numpy as np
 
 from rag.config import StoreSpec
+from rag.embed.batches import embed_batches
 from rag.embed.model import Embedder
 from rag.errors import IndexCorruptError, IndexMismatchError
 from rag.index import disk, files, stores
-from rag.index.batches import BuildProgress, Chunked, UpdateReport
+from rag.index.batches import BuildProgress, Chunked, UpdateReport, gather, texts_of
 from rag.index.bm25 import Lexical
 from rag.index.mappings import DocumentMap, PassageMap
 from rag.index.sentences import SentenceKey, SentenceTable
@@ -175,35 +176,34 @@ class Index:
         self.sentences.compact()
 
     def _add(
-        self, docs: Sequence[Document], embedder: Embedder, *, progress: bool, batch_texts: int
+        self, docs: Sequence[Document], embedder: Embedder, *, progress: bool, batch_texts: int,
+        on_batch: Callable[[Index], object] | None = None,
     ) -> tuple[int, int]:
         """Chunk and embed `docs` in batches of whole documents of at least `batch_texts` texts each; return
-        (passages, sentences) embedded. Each batch is added whole, so an error leaves earlier batches in."""
+        (passages, sentences) embedded. Each batch is added whole, so an error leaves earlier batches in;
+        `on_batch(self)` is called after each one (a resumable build checkpoints there)."""
         if batch_texts < 1:
             raise ValueError("batch_texts must be at least 1")
         if not docs:
             return 0, 0
         bar = BuildProgress(docs) if progress else None
         n_pass = n_sent = 0
-        batch: list[Chunked] = []
-        size = 0
+        # Lazy: an embedder that pipelines batches gets the next ones chunked while earlier ones are embedded.
+        work = ((b, texts_of(b)) for b in gather(docs, partial(self._chunk, embedder=embedder), batch_texts))
         try:
-            for i, doc in enumerate(docs):
-                passages, keys = self._chunk(doc, embedder)
-                batch.append((doc, passages, keys))
-                size += len(passages) + len(keys)
-                if size >= batch_texts or i == len(docs) - 1:
-                    added = self._embed_batch(batch, embedder)
-                    n_pass, n_sent = n_pass + added[0], n_sent + added[1]
-                    if bar is not None:
-                        bar.advance(batch)
-                    batch, size = [], 0
+            for batch, vectors in embed_batches(embedder, work):
+                added = self._write_batch(batch, vectors)
+                n_pass, n_sent = n_pass + added[0], n_sent + added[1]
+                if bar is not None:
+                    bar.advance(batch)
+                if on_batch is not None:
+                    on_batch(self)
         finally:
             if bar is not None:
                 bar.close()
         return n_pass, n_sent
 
-    def _chunk(self, doc: Document, embedder: Embedder) -> tuple[list[Passage], list[SentenceKey]]:
+    def _chunk(self, doc: Document, *, embedder: Embedder) -> tuple[list[Passage], list[SentenceKey]]:
         """`doc`'s passages, numbered from `next_id`, and its distinct sentences' keys in order."""
         passages = chunk_document(
             doc,
@@ -216,13 +216,10 @@ class Index:
         spans = dict.fromkeys((s, e) for p in passages for s, e in p.sentences)
         return passages, [(doc.id, s, e) for s, e in spans]
 
-    def _embed_batch(self, batch: Sequence[Chunked], embedder: Embedder) -> tuple[int, int]:
-        """Embed one batch's passages and sentences in one call and add them, with their documents, to the index;
-        return (passages, sentences) added."""
+    def _write_batch(self, batch: Sequence[Chunked], vectors: np.ndarray) -> tuple[int, int]:
+        """Add one embedded batch (its passages' vectors, then its sentences', as `texts_of` lists them) with its
+        documents to the index; return (passages, sentences) added."""
         passages = [p for _, ps, _ in batch for p in ps]
-        texts = [p.text for p in passages] + [doc.text[s:e] for doc, _, ks in batch for _, s, e in ks]
-        vectors = embedder.embed(texts, progress=False)  # the update's own bar counts passages
-        del texts
         self.store.add(np.array([p.id for p in passages], np.int64), vectors[: len(passages)])
         self.texts.add([doc for doc, _, _ in batch], passages)
         self.sentences.add([(doc.id, [(s, e) for _, s, e in ks]) for doc, _, ks in batch], vectors[len(passages):])
