@@ -46,6 +46,9 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("index", help="build or update the index from article files")
     p.add_argument("paths", nargs="*", type=Path, help="files or folders (default: the corpus last indexed, or seeds/)")
     p.add_argument("--rebuild", action="store_true", help="discard the index and embed everything again")
+    p.add_argument("--no-resume", dest="resume", action="store_false",
+                   help="start over instead of resuming a build that was stopped (builds save what they have "
+                        "embedded every few minutes, and a stopped one resumes from there by default)")
     p.add_argument("--max-tokens", type=int, help="passage size in model tokens (default 128)")
     p.add_argument("--overlap", type=int, default=1, help="sentences shared by consecutive passages (default 1)")
     _common(p)
@@ -110,8 +113,11 @@ def cmd_index(args: argparse.Namespace) -> int:
     # The collection owns what is in the index: the chat's uploads and removals stay as they are.
     store = StoreSpec.parse(args.store, settings.store.api_key) if args.store else settings.store
     result = Collection(index_dir, paths, embedder=embedder, chunking=chunking, store=store).sync(
-        rebuild=args.rebuild, progress=True, on_wait=waiting)
+        rebuild=args.rebuild, progress=True, on_wait=waiting, resume=args.resume)
     r = result.report
+    if result.resumed:
+        print(visible(f"Resumed a build that was stopped: {result.resumed} documents were already embedded."),
+              file=sys.stderr)
     if result.rebuilt:
         print(visible(f"Rebuilt from scratch ({result.rebuilt})."))
     print(

@@ -160,7 +160,7 @@ def test_sigkill_at_random_moments_never_loses_the_last_good_index(tmp_path: Pat
 KILL_POINTS = [
     ("persist.prune", 1, False),  # lock taken, nothing written
     ("persist.write_manifest", 1, False),  # data files written, no manifest
-    ("persist._fsync_tree", 1, False),  # every file written, nothing switched
+    ("persist.fsync_tree", 1, False),  # every file written, nothing switched
     ("os.rename", 1, False),  # before the new generation gets its name
     ("os.replace", 1, False),  # named, CURRENT not yet switched
     ("persist._fsync_dir", 2, True),  # CURRENT switched, not yet synced

@@ -128,19 +128,21 @@ class Collection:
 
     # -- building ------------------------------------------------------------------------------------
     def sync(
-        self, *, rebuild: bool = False, progress: bool = False, on_wait: Callable[[int | None], object] | None = None
+        self, *, rebuild: bool = False, progress: bool = False, on_wait: Callable[[int | None], object] | None = None,
+        resume: bool = True,
     ) -> BuildResult:
         """Bring the index in line with the corpus and uploads/ (`build_index`: only what changed is embedded),
         leaving out the documents removed on request. The engine is reloaded on its next use. A file in
         uploads/ that cannot be read is a failure like any other; what killed uploads left there is cleared.
-        `on_wait`: see `build_index`."""
+        `on_wait` and `resume` (a stopped build's checkpoint): see `build_index`."""
         # One hold of the writer lock for the whole sync (build_index takes it again, re-entrantly).
         with self._lock, disk.lock(self.index_dir, on_wait=on_wait):
             self.uploads_dir.mkdir(parents=True, exist_ok=True)
             clear_stale_incoming(self.uploads_dir)
             result = build_index(self.index_dir, [*self.corpus, self.uploads_dir], embedder=self.embedder,
                                  chunking=self.chunking, rebuild=rebuild, progress=progress,
-                                 exclude=removed_ids(self.index_dir), on_wait=on_wait, store=self.store)
+                                 exclude=removed_ids(self.index_dir), on_wait=on_wait, store=self.store,
+                                 resume=resume)
             self._engine = None
         return result
 

@@ -56,7 +56,8 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _fsync_tree(root: Path) -> None:
+def fsync_tree(root: Path) -> None:
+    """Flush every file under `root`, and `root` itself, to disk."""
     for path in sorted(root.rglob("*")):
         if path.is_file():
             with path.open("rb") as fh:
@@ -112,7 +113,7 @@ def _write_generation(index_dir: Path, check: Callable[[Path], object] | None) -
             yield tmp
             if not (tmp / MANIFEST).is_file():
                 raise RuntimeError("a generation was written without its manifest")
-            _fsync_tree(tmp)
+            fsync_tree(tmp)
             os.rename(tmp, gen)
             _point(index_dir, name.encode("ascii") + b"\n")  # the atomic switch
         finally:
@@ -138,15 +139,21 @@ def _write_generation(index_dir: Path, check: Callable[[Path], object] | None) -
     prune(index_dir)
 
 
-def _point(index_dir: Path, data: bytes) -> None:
-    """Replace CURRENT with `data` atomically and durably."""
-    pointer = index_dir / f".{CURRENT}.tmp"
+def _point(index_dir: Path, data: bytes, *, name: str = CURRENT) -> None:
+    """Replace the pointer file `name` (CURRENT) with `data` atomically and durably."""
+    pointer = index_dir / f".{name}.tmp"
     with pointer.open("wb") as fh:
         fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
-    os.replace(pointer, index_dir / CURRENT)
+    os.replace(pointer, index_dir / name)
     _fsync_dir(index_dir)
+
+
+def point(index_dir: Path, name: str, target: str) -> None:
+    """Make the pointer file `name` of `index_dir` name the folder `target`, atomically and durably (a build's
+    checkpoints have their own pointer beside CURRENT: `rag.index.resume`)."""
+    _point(index_dir, target.encode("ascii") + b"\n", name=name)
 
 
 def _switch_back(index_dir: Path, previous: bytes | None) -> None:

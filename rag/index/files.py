@@ -44,8 +44,9 @@ class Contents(NamedTuple):
 
 
 def write(folder: Path, contents: Contents, manifest: Mapping[str, Any]) -> None:
-    """Write `contents` into the empty generation folder `folder`, then the manifest (with `manifest`'s fields)."""
-    assert contents.lexical is not None
+    """Write `contents` into the empty generation folder `folder`, then the manifest (with `manifest`'s fields).
+    Contents without BM25 (a build's checkpoint, `rag.index.resume`) are written without it; reading them back
+    gives `lexical=None`, to be rebuilt."""
     contents.texts.save(folder)
     contents.sentences.save(folder, contents.texts.ordinals())
     try:
@@ -53,7 +54,8 @@ def write(folder: Path, contents: Contents, manifest: Mapping[str, Any]) -> None
     except RuntimeError as exc:  # faiss reports a failed write (a full disk) as a RuntimeError
         reason = str(exc).rsplit("(", 1)[-1].rstrip(")") if str(exc).endswith(")") else str(exc)
         raise IndexWriteError(str(folder / "vectors.faiss"), reason) from exc
-    contents.lexical.save(folder)
+    if contents.lexical is not None:
+        contents.lexical.save(folder)
     disk.write_manifest(folder, dict(manifest))
 
 
@@ -105,7 +107,7 @@ def manifest_fields(contents: Contents, saved_at: str) -> dict[str, Any]:
         "dim": contents.dim,
         "chunking": {"max_tokens": contents.chunking.max_tokens, "overlap": contents.chunking.overlap},
         "store": stores.entry(contents.store),
-        "lexical_version": bm25.VERSION,
+        "lexical_version": bm25.VERSION if contents.lexical is not None else None,
         "next_id": contents.next_id,
         "corpus": list(contents.corpus),
         "counts": {"documents": len(contents.texts.ordinals()), "passages": contents.texts.passage_count(),

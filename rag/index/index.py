@@ -41,6 +41,9 @@ from rag.text.chunk import ChunkSettings, chunk_document
 # within a call); memory does: a batch's texts, token counts and vectors, a few MB at this size.
 BATCH_TEXTS = 2000
 
+# Called after each batch an update writes, with the index and the first passage id after the batches written.
+OnBatch = Callable[["Index", int], object]
+
 
 @dataclass
 class Index:
@@ -124,11 +127,13 @@ class Index:
         embedder: Embedder,
         progress: bool = False,
         batch_texts: int = BATCH_TEXTS,
+        on_batch: OnBatch | None = None,
     ) -> UpdateReport:
         """Add or replace `upserts`, drop `removals`; only new or changed documents are embedded.
 
         They are chunked and embedded in batches of whole documents holding at least `batch_texts` texts
         (passages and sentences), so memory is bounded by a batch; `progress` shows one bar over the update.
+        `on_batch(index, next_id)` is called after each batch is written (`rag.index.resume` checkpoints there).
         """
         self.check_model(embedder)
         t0 = time.perf_counter()
@@ -145,7 +150,7 @@ class Index:
         fresh_ids = {x.id for x in fresh}
         removed = [d for d in dict.fromkeys(removals) if d in self.documents and d not in fresh_ids]
         self._drop([*changed, *removed])
-        n_pass, n_sent = self._add(fresh, embedder, progress=progress, batch_texts=batch_texts)
+        n_pass, n_sent = self._add(fresh, embedder, progress=progress, batch_texts=batch_texts, on_batch=on_batch)
         if fresh or removed or self.lexical is None:
             self._rebuild_lexical()
         return UpdateReport(
@@ -160,12 +165,13 @@ class Index:
 
     def sync(
         self, documents: Sequence[Document], *, embedder: Embedder, progress: bool = False,
-        batch_texts: int = BATCH_TEXTS,
+        batch_texts: int = BATCH_TEXTS, on_batch: OnBatch | None = None,
     ) -> UpdateReport:
-        """Make the index hold exactly `documents`: add, change and remove as needed (batches as in `update`)."""
+        """Make the index hold exactly `documents`: add, change and remove as needed (batches and `on_batch` as
+        in `update`)."""
         keep = {d.id for d in documents}
         return self.update(documents, [d for d in self.documents if d not in keep], embedder=embedder,
-                           progress=progress, batch_texts=batch_texts)
+                           progress=progress, batch_texts=batch_texts, on_batch=on_batch)
 
     def _drop(self, doc_ids: Sequence[str]) -> None:
         if not doc_ids:
@@ -177,17 +183,18 @@ class Index:
 
     def _add(
         self, docs: Sequence[Document], embedder: Embedder, *, progress: bool, batch_texts: int,
-        on_batch: Callable[[Index], object] | None = None,
+        on_batch: OnBatch | None = None,
     ) -> tuple[int, int]:
         """Chunk and embed `docs` in batches of whole documents of at least `batch_texts` texts each; return
         (passages, sentences) embedded. Each batch is added whole, so an error leaves earlier batches in;
-        `on_batch(self)` is called after each one (a resumable build checkpoints there)."""
+        `on_batch(self, next_id)` is called after each one."""
         if batch_texts < 1:
             raise ValueError("batch_texts must be at least 1")
         if not docs:
             return 0, 0
         bar = BuildProgress(docs) if progress else None
         n_pass = n_sent = 0
+        written = self.next_id  # the first passage id after the batches written: later ones may be chunked already
         # Lazy: an embedder that pipelines batches gets the next ones chunked while earlier ones are embedded.
         work = ((b, texts_of(b)) for b in gather(docs, partial(self._chunk, embedder=embedder), batch_texts))
         try:
@@ -196,8 +203,9 @@ class Index:
                 n_pass, n_sent = n_pass + added[0], n_sent + added[1]
                 if bar is not None:
                     bar.advance(batch)
+                written = max([written, *(p.id + 1 for _, ps, _ in batch for p in ps)])
                 if on_batch is not None:
-                    on_batch(self)
+                    on_batch(self, written)
         finally:
             if bar is not None:
                 bar.close()
