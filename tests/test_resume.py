@@ -42,8 +42,24 @@ def _build_and_die(index_dir: str, corpus: str, nth: int) -> None:
     build_index(index_dir, [corpus], embedder=_DyingEmbedder(nth), batch_texts=BATCH, checkpoint_every=0)
 
 
-def _killed_build(index_dir: Path, corpus: Path, *, nth: int) -> None:
-    proc = _CTX.Process(target=_build_and_die, args=(str(index_dir), str(corpus), nth))
+def _build_and_die_in_a_checkpoint(index_dir: str, corpus: str, nth: int) -> None:
+    """Killed while writing its `nth` checkpoint, after its data files and before its manifest."""
+    from rag.index import files
+
+    real, calls = files.disk.write_manifest, [0]
+
+    def trap(*args: object) -> None:
+        calls[0] += 1
+        if calls[0] >= nth:
+            os.kill(os.getpid(), signal.SIGKILL)
+        real(*args)  # type: ignore[arg-type]
+
+    files.disk.write_manifest = trap  # type: ignore[assignment]
+    build_index(index_dir, [corpus], embedder=FakeEmbedder(), batch_texts=BATCH, checkpoint_every=0)
+
+
+def _killed_build(index_dir: Path, corpus: Path, *, nth: int, target=_build_and_die) -> None:  # type: ignore[no-untyped-def]
+    proc = _CTX.Process(target=target, args=(str(index_dir), str(corpus), nth))
     proc.start()
     proc.join(120)
     assert proc.exitcode == -signal.SIGKILL
@@ -104,6 +120,17 @@ def test_a_killed_build_resumes_where_it_stopped(tmp_path: Path, index_dir: Path
     assert 0 < sum(counting.calls) < texts
     _same_index(Index.load(index_dir), reference)
     assert _checkpoints(index_dir) == [] and not (index_dir / POINTER).exists()
+
+
+def test_a_build_killed_while_writing_a_checkpoint_resumes_from_the_one_before(tmp_path: Path,
+                                                                               index_dir: Path) -> None:
+    corpus = _write_corpus(tmp_path / "corpus")
+    _killed_build(index_dir, corpus, nth=4, target=_build_and_die_in_a_checkpoint)
+    assert list(index_dir.glob(".tmp-partial-*"))  # the half-written one
+    result = build_index(index_dir, [corpus], embedder=FakeEmbedder(), batch_texts=BATCH)
+    assert result.resumed > 0
+    _same_index(Index.load(index_dir), _reference(tmp_path, corpus)[0])
+    assert not list(index_dir.glob(".tmp-*")) and not _checkpoints(index_dir)
 
 
 def test_the_live_index_stays_the_previous_one_until_the_resumed_build_is_saved(tmp_path: Path,
