@@ -126,7 +126,8 @@ class Engine:
             current_as_of = max((d for c in chosen if (d := self.index.documents[c.doc_id].date)), default=None)
         elif chosen:  # other articles' sentences nearly as likely: a different value they give is shown too
             rivals = self._rivals(cands, chosen)
-        citations = cite_chosen(self.index.documents, request.question, chosen, short=short, rivals=rivals)
+        citations = cite_chosen(self.index.documents, request.question, chosen, short=short, rivals=rivals,
+                                searched=cands)
         text = answer_text(request.question, citations, found.window)
         verify(text, citations, self.index.documents)
         t4 = time.perf_counter()

@@ -69,6 +69,39 @@ def test_agreeing_values_other_kinds_and_other_stories_are_not_called_a_conflict
         assert not answer_text(QUESTION, cited, None).startswith("Reports differ")
 
 
+BUDGET_Q = "What budget did the Elmwood council approve for the new library?"
+BUDGET = "ELMWOOD — The Elmwood town council approved a budget of $4.2 million for the new public library."
+CORRECTION = "The town council approved a budget of $2.4 million, not $4.2 million."
+
+
+def test_a_later_correction_leads_with_the_corrected_value_and_its_sentence_first() -> None:
+    original = _doc("a", BUDGET, "2024-04-02", "River Gazette")
+    fix = _doc("b", CORRECTION, "2024-04-03", "River Gazette")
+    docs = _docs(original, fix)
+    # The correcting sentence is a weak candidate of the search, neither chosen nor a rival: it still leads.
+    cited = citations(docs, BUDGET_Q, [_cand(original, 0, 0.95)], short=True, searched=[_cand(fix, 1, 0.04)])
+    assert [(c.role, c.quote) for c in cited] == [("answer", "$2.4 million"), ("support", CORRECTION),
+                                                  ("support", BUDGET)]
+    text = answer_text(BUDGET_Q, cited, None)
+    assert text.startswith("$2.4 million [1] — The town council approved")
+    verify(text, cited, docs)
+    # The rejected value is never offered as another report, nor as the correction's own short answer.
+    cited = citations(docs, BUDGET_Q, [_cand(fix, 1, 0.9)], short=True, rivals=[_cand(original, 0, 0.8)])
+    assert [c.quote for c in cited if c.role == "answer"] == ["$2.4 million"]
+
+
+def test_a_correction_needs_a_later_article_that_rejects_the_value() -> None:
+    fix_before = _doc("b", CORRECTION, "2024-04-01", "River Gazette")  # older than the article: not its fix
+    original = _doc("a", BUDGET, "2024-04-02", "River Gazette")
+    cited = citations(_docs(original, fix_before), BUDGET_Q, [_cand(original, 0, 0.95)], short=True,
+                      searched=[_cand(fix_before, 1, 0.04)])
+    assert [c.quote for c in cited if c.role == "answer"] == ["$4.2 million"]
+    other = _doc("c", "The council approved a budget of $2.4 million for the new pool.", "2024-04-05", "Gazette")
+    cited = citations(_docs(original, other), BUDGET_Q, [_cand(original, 0, 0.95)], short=True,
+                      searched=[_cand(other, 2, 0.3)])
+    assert [c.quote for c in cited if c.role == "answer"] == ["$4.2 million"]  # a different value, no rejection
+
+
 def test_the_sources_panel_marks_the_short_answer_inside_its_highlighted_sentence() -> None:
     early = _doc("a", EARLY, "2024-03-02", "Harbor Times")
     cand = _cand(early, 0, 0.9)

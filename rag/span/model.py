@@ -102,18 +102,29 @@ def short_answer(question: str, sentence: str, *, model: SpanModel | None = None
                  threshold: bool = True) -> ShortAnswer | None:
     """The phrase of `sentence` that answers `question`, or None: for a "why"/"how" question, when no phrase
     is new to the question, or (with `threshold`) when the best one scores below the model's threshold."""
+    ranked = short_answers(question, sentence, model=model, threshold=threshold, limit=1)
+    return ranked[0] if ranked else None
+
+
+def short_answers(question: str, sentence: str, *, model: SpanModel | None = None, threshold: bool = True,
+                  limit: int | None = None) -> list[ShortAnswer]:
+    """The phrases of `sentence` that may answer `question`, best first (at most `limit`; with `threshold`,
+    only those scoring at least the model's threshold). Empty for a "why"/"how" question, or when no phrase is
+    new to the question."""
     if _EXPLAIN.search(question):
-        return None
+        return []
     model = model or load_span_model()
     found = sentence_phrases(question, sentence)
     if not found.phrases:
-        return None
+        return []
     scores = model.scores(found.matrix)
-    best = int(np.argmax(scores))
-    if threshold and scores[best] < model.threshold:
-        return None
-    start, end = found.span(best)
-    if found.phrases[best].kind == "name":
-        a, b = without_titles(sentence[start:end])
-        start, end = start + a, start + b
-    return ShortAnswer(start, end, sentence[start:end], float(scores[best]), found.phrases[best].kind)
+    out = []
+    for i in np.argsort(-scores, kind="stable")[:limit]:
+        if threshold and scores[i] < model.threshold:
+            break
+        start, end = found.span(int(i))
+        if found.phrases[i].kind == "name":
+            a, b = without_titles(sentence[start:end])
+            start, end = start + a, start + b
+        out.append(ShortAnswer(start, end, sentence[start:end], float(scores[i]), found.phrases[i].kind))
+    return out
