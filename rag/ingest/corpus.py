@@ -185,6 +185,12 @@ def _is_gold_file(path: Path) -> bool:
     return False
 
 
+def _is_benchmark_note(path: Path) -> bool:
+    """Whether `path` is the SOURCE.md of a benchmark folder (corpus.jsonl, gold.jsonl and SOURCE.md, as
+    ../shared/GOLD_FORMAT.md lays out): where the data comes from, not an article of it."""
+    return path.name == "SOURCE.md" and (path.parent / "corpus.jsonl").is_file()
+
+
 def _walk(root: Path, failures: list[IngestError]) -> Iterator[Path]:
     """Supported files under `root`, sorted, skipping hidden names. Linked folders are followed, but a folder
     already read (a symlink loop, or two links to one folder) is skipped with a note: the scan always ends."""
@@ -253,8 +259,8 @@ def load_corpus(paths: Iterable[str | os.PathLike[str]]) -> IngestResult:
         ]
         for path, rel in listed:
             doc_id = clean_str(rel)
-            if path.suffix.lower() == ".jsonl" and path != root and _is_gold_file(path):
-                continue  # a gold file beside the articles it asks about (../shared/GOLD_FORMAT.md)
+            if path != root and (_is_benchmark_note(path) or (path.suffix.lower() == ".jsonl" and _is_gold_file(path))):
+                continue  # a gold file beside the articles it asks about, or a benchmark's SOURCE.md
             if path.suffix.lower() == ".jsonl":
                 for lineno, item in _jsonl_rows(path, doc_id):
                     if isinstance(item, IngestError):
