@@ -101,12 +101,14 @@ def result_row(run: QuestionRun) -> dict[str, Any]:
         row.update({
             "answer": a.text, "query": a.query, "answerer": a.answerer, "confidence": a.confidence,
             "timings": dict(a.timings),
-            "citations": [{"marker": c.marker, "doc_id": c.doc_id, "start": c.start, "end": c.end,
-                           "quote": c.quote, "valid": v, "on_evidence": h}
+            "citations": [{"marker": c.marker, "role": c.role, "doc_id": c.doc_id, "start": c.start, "end": c.end,
+                           "quote": c.quote, "date": c.date, "also_in": list(c.also_in), "valid": v,
+                           "on_evidence": h}
                           for c, v, h in zip(a.citations, s.citation_valid, s.citation_hits, strict=True)],
             "passages": [{"rank": p.rank, "doc_id": p.passage.doc_id, "start": p.passage.start,
                           "end": p.passage.end, "score": p.score, "dense_score": p.dense_score,
-                          "lexical_score": p.lexical_score, "hit": h, "text": p.passage.text[:PREVIEW_CHARS]}
+                          "lexical_score": p.lexical_score, "also_in": list(p.also_in), "hit": h,
+                          "text": p.passage.text[:PREVIEW_CHARS]}
                          for p, h in zip(a.passages, s.passage_hits, strict=False)],
         })
     return row

@@ -186,6 +186,8 @@ def test_results_jsonl_holds_each_question(scripted_run) -> None:
     assert rows["q3"]["evidence_recall"] == 0.5
     assert rows["q3"]["citations"][0]["valid"] is False and rows["q3"]["citations"][0]["on_evidence"] is True
     assert [c["on_evidence"] for c in rows["q4"]["citations"]] == [False, True]
+    # each citation's role, date and other outlets are kept for error analysis
+    assert {"role", "date", "also_in"} <= set(rows["q4"]["citations"][0]) and "also_in" in rows["q4"]["passages"][0]
     assert rows["q2"]["abstained"] and not rows["q2"]["contained"]
     assert rows["q2"]["passages"][2]["hit"] and rows["q2"]["passages"][2]["doc_id"] == "d1"
     assert rows["u3"]["error"] and rows["u3"]["latency_ms"] is None
