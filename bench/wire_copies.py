@@ -15,7 +15,7 @@ Two figures, issue #11 item 5:
   article (`rag.copies.groups`, exactly what `search` folds), and how many distinct stories the top 10 holds
   before and after folding.
 
-    nice -n 10 .venv/bin/python -m bench.wire_copies [--index DIR] [--questions N] [--max-df 20]
+    nice -n 10 .venv/bin/python -m bench.wire_copies [--index DIR] [--questions N] [--max-df 20] [--containment]
 """
 
 from __future__ import annotations
@@ -44,15 +44,17 @@ def _shingles(text: str) -> set[str]:
     return {" ".join(words[i:i + copies.SHINGLE]) for i in range(len(words) - copies.SHINGLE + 1)}
 
 
-def archive_clusters(rows: Sequence[dict], *, max_df: int) -> dict:
-    """Clusters of near-duplicate articles among `rows` (corpus.jsonl rows), as described above."""
+def archive_clusters(rows: Sequence[dict], *, max_df: int, containment: bool = False) -> dict:
+    """Clusters of near-duplicate articles among `rows` (corpus.jsonl rows), as described above. With
+    `containment`, a pair is kept when the shingles they share are at least 0.6 of the smaller article's (one
+    page holds the other's story, whatever else it carries), its candidates found by LSH at 0.3."""
     from datasketch import MinHash, MinHashLSH
 
     t0 = time.perf_counter()
     sets = [_shingles(f"{r.get('title', '')}\n{r.get('text', '')}") for r in rows]
     df = Counter(s for shingles in sets for s in shingles)
     sets = [{s for s in shingles if df[s] <= max_df} for shingles in sets]
-    lsh = MinHashLSH(threshold=copies.THRESHOLD, num_perm=copies.NUM_PERM)
+    lsh = MinHashLSH(threshold=0.3 if containment else copies.THRESHOLD, num_perm=copies.NUM_PERM)
     signatures = []
     for i, shingles in enumerate(sets):
         m = MinHash(num_perm=copies.NUM_PERM, seed=1, scheme="affine32", hashfunc=copies._crc32)
@@ -73,7 +75,9 @@ def archive_clusters(rows: Sequence[dict], *, max_df: int) -> dict:
         if len(shingles) < copies.MIN_WORDS:
             continue
         for j in lsh.query(signatures[i]):
-            if j > i and len(shingles & sets[j]) / len(shingles | sets[j]) >= copies.THRESHOLD:
+            shared = len(shingles & sets[j])
+            whole = min(len(shingles), len(sets[j])) if containment else len(shingles | sets[j])
+            if j > i and shared / whole >= copies.THRESHOLD:
                 pairs += 1
                 parent[root(j)] = root(i)
     members: dict[int, list[int]] = {}
@@ -83,7 +87,8 @@ def archive_clusters(rows: Sequence[dict], *, max_df: int) -> dict:
     outlets = [{urlparse(rows[i].get("url") or "").netloc.removeprefix("www.") for i in c} for c in clusters]
     wire = [c for c, o in zip(clusters, outlets, strict=True) if len(o) > 1]
     return {
-        "articles": len(rows), "max_df": max_df, "pairs": pairs, "clusters": len(clusters),
+        "articles": len(rows), "max_df": max_df, "measure": "containment" if containment else "jaccard",
+        "pairs": pairs, "clusters": len(clusters),
         "articles_in_clusters": sum(len(c) for c in clusters),
         "sizes": dict(sorted(Counter(len(c) for c in clusters).items())),
         "clusters_across_outlets": len(wire), "articles_in_those": sum(len(c) for c in wire),
@@ -137,11 +142,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--index", type=Path, default=INDEX, help="a built index of news-archive (the harness's cache)")
     ap.add_argument("--questions", type=int, default=0, help="the first N dated questions (default: all)")
     ap.add_argument("--max-df", type=int, default=20, help="drop shingles found in more than this many articles")
+    ap.add_argument("--containment", action="store_true",
+                    help="pair articles by the share of the smaller one's shingles they share, not by Jaccard")
     ap.add_argument("--out", type=Path, default=PROJECT_ROOT / "bench" / "out" / "wire_copies.json")
     args = ap.parse_args(argv)
     with (ARCHIVE / "corpus.jsonl").open(encoding="utf-8") as fh:
         rows = [json.loads(line) for line in fh if line.strip()]
-    result = {"clusters": archive_clusters(rows, max_df=args.max_df)}
+    result = {"clusters": archive_clusters(rows, max_df=args.max_df, containment=args.containment)}
     print(json.dumps(result["clusters"], indent=1, ensure_ascii=False))
     if args.index.exists():
         with (ARCHIVE / "gold.jsonl").open(encoding="utf-8") as fh:

@@ -211,7 +211,7 @@ class Index:
                 bar.close()
         return n_pass, n_sent
 
-    def _chunk(self, doc: Document, *, embedder: Embedder) -> tuple[list[Passage], list[SentenceKey]]:
+    def _chunk(self, doc: Document, embedder: Embedder) -> tuple[list[Passage], list[SentenceKey]]:
         """`doc`'s passages, numbered from `next_id`, and its distinct sentences' keys in order."""
         passages = chunk_document(
             doc,
