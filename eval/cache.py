@@ -23,6 +23,7 @@ from typing import Any
 
 import rag
 from rag.collection import build_index
+from rag.config import StoreSpec
 from rag.embed.model import Embedder
 from rag.errors import RagError
 from rag.index import disk as persist
@@ -95,9 +96,12 @@ def indexing_code_fingerprint(
     return h.hexdigest()[:16]
 
 
-def cache_key(corpus_fp: str, *, model: str, chunking: ChunkSettings) -> str:
-    settings = {"corpus": corpus_fp, "model": model, "max_tokens": chunking.max_tokens,
-                "overlap": chunking.overlap, "format": FORMAT_VERSION, "code": indexing_code_fingerprint()}
+def cache_key(corpus_fp: str, *, model: str, chunking: ChunkSettings, store: StoreSpec | None = None) -> str:
+    settings: dict[str, Any] = {"corpus": corpus_fp, "model": model, "max_tokens": chunking.max_tokens,
+                                "overlap": chunking.overlap, "format": FORMAT_VERSION,
+                                "code": indexing_code_fingerprint()}
+    if store is not None and store.kind == "qdrant":  # a FAISS index keeps the key it always had
+        settings["store"] = store.uri
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -119,18 +123,20 @@ def prepare(
     chunking: ChunkSettings,
     progress: bool = False,
     clock: Callable[[], float] = time.perf_counter,
+    store: StoreSpec | None = None,
 ) -> CachedIndex:
     """The index of `documents` (read from `corpus`) with these settings: the cached one when there is one,
-    else built now into `cache_root/<name>-<key>` and timed."""
+    else built now into `cache_root/<name>-<key>` and timed. `store`: where its vectors and BM25 are kept
+    (`rag.config.StoreSpec`; default FAISS), part of the key."""
     fp = corpus_fingerprint(documents)
-    key = cache_key(fp, model=embedder.name, chunking=chunking)
+    key = cache_key(fp, model=embedder.name, chunking=chunking, store=store)
     folder = cache_root / f"{name}-{key}"
     meta = _read_meta(folder)
     if meta is not None and meta.get("key") == key and persist.exists(folder):
         return CachedIndex(folder, key, fp, float(meta["build_s"]), reused=True)
     t0 = clock()
     result = build_index(folder, corpus, embedder=embedder, chunking=chunking, rebuild=True,
-                         progress=progress)
+                         progress=progress, store=store)
     build_s = clock() - t0
     built = {d.id: fingerprint(d) for d in result.ingest.documents}
     if built != {d.id: fingerprint(d) for d in documents}:
@@ -139,6 +145,7 @@ def prepare(
                        "run again")
     meta = {"key": key, "corpus_fingerprint": fp, "model": embedder.name, "max_tokens": chunking.max_tokens,
             "overlap": chunking.overlap, "format": FORMAT_VERSION, "code": indexing_code_fingerprint(),
+            "store": store.uri if store is not None and store.kind == "qdrant" else "faiss",
             "build_s": round(build_s, 3),
             "documents": len(documents), "corpus": [str(p) for p in corpus],
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}

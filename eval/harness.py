@@ -149,6 +149,7 @@ def cached_engine(
     model of `settings.model`)."""
     from rag.embed.model import SentenceTransformerEmbedder
     from rag.engine import Engine
+    from rag.index import stores
     from rag.index.index import Index
 
     documents = inputs.documents
@@ -159,13 +160,14 @@ def cached_engine(
     cached = cache.prepare(inputs.corpus, list(documents.values()),
                            cache_root=settings.cache_dir or OUT_ROOT / "cache",
                            name=dataset_name(settings.gold), embedder=embedder, chunking=chunking,
-                           progress=progress, clock=clock)
+                           progress=progress, clock=clock, store=settings.store)
     t0 = clock()
-    engine = Engine(Index.load(cached.folder), embedder, fusion=settings.fusion)
+    engine = Engine(Index.load(cached.folder, store=settings.store), embedder, fusion=settings.fusion)
     build_s = cached.build_s
     index_info = {"built": not cached.reused, "reused": cached.reused, "folder": str(cached.folder),
                   "key": cached.key, "corpus_fingerprint": cached.corpus_fingerprint,
                   "indexing_code": cache.indexing_code_fingerprint(),
+                  "store": stores.entry(engine.index.store).get("uri") or stores.entry(engine.index.store)["kind"],
                   "load_s": round(clock() - t0, 3), "passages": len(engine.index.passages),
                   "sentences": len(engine.index.sentences), "model": engine.index.model,
                   "max_tokens": chunking.max_tokens, "overlap": chunking.overlap}

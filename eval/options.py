@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rag.config import StoreSpec
 from rag.errors import RagError
 from rag.question import FUSIONS, MODES, Fusion, Mode
 
@@ -35,6 +37,7 @@ class EvalSettings:
     fusion: Fusion = "ranker"  # how hybrid search merges its lists: the trained reranker or RRF
     ranker: Mapping[str, Any] | None = None  # the reranker's version (rag.rank.model.version), filled in by the run
     as_of: bool = True  # pass each gold question's `date` to ask() as as_of (`--no-as-of`: never)
+    store: StoreSpec | None = None  # where the index keeps its vectors and BM25 (`--store`; default FAISS)
 
 
 def dataset_name(gold: Path) -> str:
@@ -70,6 +73,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--no-as-of", dest="as_of", action="store_false",
                    help="do not pass each gold question's date to ask() as as_of (default: pass it, so a question "
                         "is answered as of the day it was asked)")
+    p.add_argument("--store", metavar="URI",
+                   help="keep the index's vectors and BM25 in this store: faiss (default), qdrant:PATH (embedded "
+                        "Qdrant) or http(s)://HOST:6333 (a Qdrant server; API key from $QDRANT_API_KEY); the "
+                        "store is part of the cached index's key")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
@@ -95,4 +102,9 @@ def settings_from_args(args: argparse.Namespace) -> EvalSettings:
                         seed=args.seed, max_tokens=args.max_tokens, overlap=args.overlap, model=args.model,
                         answerer=args.answerer, generator=args.generator, out=args.out, cache_dir=args.cache_dir,
                         baselines=tuple(dict.fromkeys(peers)), fusion=args.fusion,
-                        as_of=args.as_of)
+                        as_of=args.as_of, store=_store(getattr(args, "store", None)))
+
+
+def _store(uri: str | None) -> StoreSpec | None:
+    """The --store flag as a StoreSpec, with a server's API key from QDRANT_API_KEY; None when not given."""
+    return StoreSpec.parse(uri, os.environ.get("QDRANT_API_KEY")) if uri else None

@@ -126,3 +126,25 @@ def test_indexing_code_is_part_of_the_cache_key(tmp_path: Path) -> None:
     assert fp(pkg, ("index",), "pkg") == before
     (pkg / "chunk.py").write_text("def split(): return 2\n")  # the chunker changed: a new index
     assert fp(pkg, ("index",), "pkg") != before
+
+
+def test_the_harness_runs_on_a_qdrant_store_with_the_same_figures(tmp_path: Path, fake_embedder: Any,
+                                                                  seeds_dir: Path, gold: Path) -> None:
+    """`rag eval --store qdrant:PATH`: the index is built and searched in Qdrant's local mode, cached under a key
+    of its own, and scores as the FAISS + bm25s index does (the same lexical terms, exact dense search)."""
+    pytest.importorskip("qdrant_client")
+    from rag.config import StoreSpec
+
+    faiss = harness.run(EvalSettings(corpus=seeds_dir, gold=gold, cache_dir=tmp_path / "cache", out=tmp_path / "f"),
+                        embedder=fake_embedder, echo=quiet)
+    spec = StoreSpec.parse(f"qdrant:{tmp_path / 'qdrant'}")
+    qdrant = harness.run(EvalSettings(corpus=seeds_dir, gold=gold, cache_dir=tmp_path / "cache", out=tmp_path / "q",
+                                      store=spec), embedder=fake_embedder, echo=quiet)
+    assert qdrant["index"]["built"] and qdrant["index"]["key"] != faiss["index"]["key"]
+    assert qdrant["index"]["store"] == spec.uri and faiss["index"]["store"] in ("flat", "ivf-sq8")
+    for name in ("hit@1", "hit@5", "mrr@10", "answer_containment", "abstain_false"):
+        assert qdrant["metrics"][name] == pytest.approx(faiss["metrics"][name], abs=0.02), name
+    again = harness.run(EvalSettings(corpus=seeds_dir, gold=gold, cache_dir=tmp_path / "cache", out=tmp_path / "q2",
+                                     store=spec), embedder=fake_embedder, echo=quiet)
+    assert again["index"]["reused"]
+    assert cli.main(["eval", "--corpus", str(seeds_dir), "--gold", str(gold), "--store", "mongodb://x"]) == 2
