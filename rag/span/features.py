@@ -14,6 +14,7 @@ import numpy as np
 
 from rag.rank.query import question_type
 from rag.span.phrases import Phrase, Token, phrases, tokens
+from rag.span.places import COUNTRIES, US_STATES
 from rag.text.terms import terms
 
 FEATURES: tuple[str, ...] = (
@@ -24,7 +25,7 @@ FEATURES: tuple[str, ...] = (
     "left_distance", "right_distance", "near_4", "near_10",
     "after_preposition", "after_by", "after_comma", "before_comma", "in_brackets", "after_the",
     "whole_run", "has_digit", "head_near", "head_follows", "starts_with_title", "holds_title", "q_amount",
-    "possessive",
+    "possessive", "q_country", "q_state", "p_country", "p_state",
 )
 _FAR = 20  # token distance standing for "no question word on that side"
 _PREPOSITIONS = frozenset("in on at from to for with as than into during since until".split())
@@ -62,6 +63,13 @@ def _wh(question: str) -> list[float]:
     return [*map(float, has), float(bool(re.search(r"\bhow (many|much)\b", q)))]
 
 
+def _asks_for(question: str) -> list[float]:
+    """Whether the question asks for a country (or nation) and for a state, by the noun it asks for."""
+    m = _HEAD.search(question)
+    noun = m.group(1).lower() if m else ""
+    return [float(noun in ("country", "countries", "nation", "nations")), float(noun in ("state", "states"))]
+
+
 def _head(question: str) -> str | None:
     m = _HEAD.search(question)
     found = terms(m.group(1)) if m else []
@@ -82,7 +90,7 @@ def _near(token_terms: list[set[str]], q_terms: set[str], p: Phrase, width: int)
 
 
 def _row(question_part: list[float], toks: list[Token], token_terms: list[set[str]], q_terms: set[str],
-         head: str | None, amount: float, p: Phrase, hits: np.ndarray) -> list[float]:
+         head: str | None, amount: float, asks: list[float], p: Phrase, hits: np.ndarray) -> list[float]:
     words = toks[p.first: p.last + 1]
     p_terms = set().union(*token_terms[p.first: p.last + 1])
     prev = toks[p.first - 1].text.lower() if p.first else ""
@@ -91,6 +99,7 @@ def _row(question_part: list[float], toks: list[Token], token_terms: list[set[st
     opened = sum(t.text in "([" for t in toks[: p.first]) - sum(t.text in ")]" for t in toks[: p.first])
     extends = (p.first and toks[p.first - 1].text[:1].isupper()) or nxt[:1].isupper()
     head_near = head is not None and any(head in s for s in token_terms[max(0, p.first - 3): p.last + 4])
+    name = " ".join(t.text for t in words).lower()
     return [
         *question_part,
         *(float(p.kind == k) for k in ("quote", "date", "number", "name", "words")),
@@ -104,6 +113,7 @@ def _row(question_part: list[float], toks: list[Token], token_terms: list[set[st
         float(head is not None and p.last + 1 < len(toks) and head in token_terms[p.last + 1]),
         float(words[0].text.lower() in TITLES), float(any(t.text.lower() in TITLES for t in words)),
         amount, float(words[-1].text.endswith(("'s", "’s"))),
+        *asks, float(name in COUNTRIES), float(name in US_STATES),
     ]
 
 
@@ -125,6 +135,7 @@ def sentence_phrases(question: str, sentence: str) -> SentencePhrases:
         if p_terms and not p_terms <= q_terms:
             keep.append(p)
     amount = float(bool(_AMOUNT.search(question)))
-    rows = [_row(question_part, toks, token_terms, q_terms, head, amount, p, hits) for p in keep]
+    asks = _asks_for(question)
+    rows = [_row(question_part, toks, token_terms, q_terms, head, amount, asks, p, hits) for p in keep]
     matrix = np.array(rows, dtype=np.float64).reshape(len(rows), len(FEATURES))
     return SentencePhrases(sentence, tuple(toks), tuple(keep), matrix)
