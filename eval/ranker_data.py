@@ -3,8 +3,12 @@ first-stage lists as hybrid search makes them, the features of the union of thei
 
 A candidate is labelled relevant when it overlaps gold evidence by the harness's own test
 (`eval.metrics.hits_evidence`). Questions are grouped for cross-validation: squad-dev by the article of their
-evidence, news-rtqa by the ISO week of their `date`. Collected data is cached under eval/out/ranker-cache, keyed
-by the benchmark files, the harness's index key and the source of the code that computes the features.
+evidence, the dated news benchmarks by the ISO week of their `date`. A dated benchmark is collected twice: as the
+engine searches it with `as_of` = the question's date (its window, `rag.window.resolve`, applied inside both
+searches through `rag.retrieve.limits`, and the date passed to the features) and without (`as_of=False`: the
+whole index, time features neutral), so that one model learns both. Collected data is cached under
+eval/out/ranker-cache, keyed by the benchmark files, the harness's index key, the variant and the source of the
+code that computes the features and the windows.
 """
 
 from __future__ import annotations
@@ -21,9 +25,12 @@ from typing import Any
 import numpy as np
 
 import rag.index.bm25
+import rag.index.filters
 import rag.rank.features
 import rag.rank.query
+import rag.retrieve
 import rag.text.terms
+import rag.window
 from rag.config import PROJECT_ROOT
 from rag.embed.model import Embedder
 from rag.index.index import ChunkSettings, Index
@@ -31,7 +38,8 @@ from rag.ingest.corpus import load_corpus
 from rag.rank.features import FeatureMatrix, features, union
 from rag.rank.model import CANDIDATE_DEPTH
 from rag.records import Hits, Span
-from rag.retrieve import dense_hits, lexical_hits
+from rag.retrieve import dense_hits, lexical_hits, limits
+from rag.window import resolve
 
 from . import cache
 from .gold import GoldQuestion, load_gold
@@ -40,8 +48,10 @@ from .metrics import hits_evidence
 BENCH = PROJECT_ROOT.parent / "shared" / "benchmarks"
 OUT = PROJECT_ROOT / "eval" / "out"
 FIRST_STAGE_DEPTH = 40  # what rag.retrieve's hybrid asks each retriever for at k=10
-# The modules whose source decides a feature value: a change to any of them recollects the cached data.
-FEATURE_CODE = (rag.rank.features, rag.rank.query, rag.text.terms, rag.index.bm25)
+DATED = ("news-rtqa", "news-archive")  # benchmarks whose questions carry the date they were asked
+# The modules whose source decides a feature value or a window: a change to any of them recollects the data.
+FEATURE_CODE = (rag.rank.features, rag.rank.query, rag.text.terms, rag.index.bm25, rag.index.filters, rag.retrieve,
+                rag.window)
 
 
 @dataclass
@@ -56,6 +66,7 @@ class QuestionData:
     fm: FeatureMatrix  # the union candidates' features
     labels: np.ndarray  # per union candidate
     hit_ids: frozenset[int]  # every passage of the first-stage lists that hits gold evidence
+    as_of: datetime.date | None = None  # the date searched as of (window and time features); None: no date
 
 
 def sha256(path: Path) -> str:
@@ -70,11 +81,15 @@ def feature_code_fingerprint() -> str:
 
 
 def group_of(benchmark: str, q: GoldQuestion) -> str:
-    """squad-dev: the article of the evidence; news-rtqa: the ISO week of the question's date."""
-    if benchmark == "news-rtqa":
-        year, week, _ = datetime.date.fromisoformat(str(q.extra["date"])[:10]).isocalendar()
+    """squad-dev: the article of the evidence; a dated benchmark: the ISO week of the question's date."""
+    if benchmark in DATED:
+        year, week, _ = question_date(q).isocalendar()
         return f"{year}-W{week:02d}"
     return q.evidence[0].doc_id if q.evidence else q.id
+
+
+def question_date(q: GoldQuestion) -> datetime.date:
+    return datetime.date.fromisoformat(str(q.extra["date"])[:10])
 
 
 def assign_folds(groups: Sequence[str], n_folds: int) -> np.ndarray:
@@ -110,36 +125,45 @@ def _hits(index: Index, q: GoldQuestion, ids: Sequence[int]) -> frozenset[int]:
     return frozenset(hit)
 
 
-def collect(name: str, index: Index, questions: list[GoldQuestion], embedder: Embedder) -> list[QuestionData]:
-    """First-stage lists, union features and labels of every answerable question."""
+def collect(
+    name: str, index: Index, questions: list[GoldQuestion], embedder: Embedder, *, as_of: bool = False
+) -> list[QuestionData]:
+    """First-stage lists, union features and labels of every answerable question; with `as_of`, searched as the
+    engine searches a question asked on its `date` (`Engine._search`: the window `resolve` reads from the
+    question and that date, inside both searches, and the date as the features' reference)."""
     questions = [q for q in questions if q.answerable]
     vectors = embedder.embed([q.question for q in questions])
     out = []
     for q, v in zip(questions, vectors, strict=True):
-        dense = dense_hits(index, v, FIRST_STAGE_DEPTH)
-        lexical = lexical_hits(index, q.question, FIRST_STAGE_DEPTH)
+        day = question_date(q) if as_of else None
+        allowed, _ = limits(index, resolve(q.question, as_of=day) if day else None)
+        dense = dense_hits(index, v, FIRST_STAGE_DEPTH, allowed=allowed)
+        lexical = lexical_hits(index, q.question, FIRST_STAGE_DEPTH, allowed=allowed)
         cands = union(dense, lexical, depth=CANDIDATE_DEPTH)
-        fm = features(index, q.question, v, cands)
+        fm = features(index, q.question, v, cands, reference=day)
         hit_ids = _hits(index, q, list(dict.fromkeys(dense.ids.tolist() + lexical.ids.tolist())))
         labels = np.array([pid in hit_ids for pid in cands.ids.tolist()], dtype=np.int32)
-        out.append(QuestionData(name, q, group_of(name, q), dense, lexical, fm, labels, hit_ids))
+        out.append(QuestionData(name, q, group_of(name, q), dense, lexical, fm, labels, hit_ids, day))
     return out
 
 
-def load_data(name: str, embedder: Embedder, limit: int | None) -> tuple[list[QuestionData], dict[str, Any]]:
+def load_data(
+    name: str, embedder: Embedder, limit: int | None, *, as_of: bool = False
+) -> tuple[list[QuestionData], dict[str, Any]]:
     """`collect` over the benchmark's first `limit` questions (all by default), cached; and what the data was
     (file fingerprints, index key, counts) for the meta file."""
     index, questions, index_key = open_benchmark(name, embedder)
     questions = questions[:limit] if limit else questions
     files = {f: sha256(BENCH / name / f) for f in ("corpus.jsonl", "gold.jsonl")}
     code = feature_code_fingerprint()
-    key = hashlib.sha256(json.dumps([files, index_key, code, limit, CANDIDATE_DEPTH, FIRST_STAGE_DEPTH]).encode())
-    path = OUT / "ranker-cache" / f"{name}-{key.hexdigest()[:16]}.pkl"
+    key = hashlib.sha256(json.dumps([files, index_key, code, limit, CANDIDATE_DEPTH, FIRST_STAGE_DEPTH,
+                                     as_of]).encode())
+    path = OUT / "ranker-cache" / f"{name}{'-as-of' if as_of else ''}-{key.hexdigest()[:16]}.pkl"
     if path.is_file():
         data: list[QuestionData] = pickle.loads(path.read_bytes())
     else:
-        data = collect(name, index, questions, embedder)
+        data = collect(name, index, questions, embedder, as_of=as_of)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(pickle.dumps(data))
     return data, {"files_sha256": files, "index_key": index_key, "feature_code": code, "questions": len(data),
-                  "passages": len(index.passages)}
+                  "passages": len(index.passages), "as_of": as_of}

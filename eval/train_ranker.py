@@ -2,16 +2,20 @@
 
     python -m eval.train_ranker [--write] [--limit N] [--latency 300]
 
-Needs the `train` extra (LightGBM). For each benchmark (squad-dev, news-rtqa) the harness's cached index is
-built or reused and every answerable gold question gets its candidates, features and labels (eval.ranker_data).
-Cross-validation is by group, 5 folds: squad-dev by article, news-rtqa by the ISO week of the question's date, so
-no fold sees the article or week it is scored on; fold f's model is fitted on the other folds of both benchmarks
-at once (one model serves both, as the final one does). The held-out Hit@1/5/10 and MRR@10 of dense-only,
-lexical-only, the RRF hybrid, union+logistic and union+LightGBM are printed per benchmark; every model is scored
-as a question is answered (rag.rank.model, LightGBM trees in numpy). Then the final model is fitted on every
-question; its numpy scores are checked against LightGBM's on every row, and with --write it goes to
-rag/rank/model.json with rag/rank/model.meta.json (data fingerprints, settings, held-out figures, fit time).
-Hyperparameters are fixed below, chosen before any fold was scored: nothing is tuned on the reported folds.
+Needs the `train` extra (LightGBM). For each benchmark (squad-dev, news-rtqa, news-archive) the harness's cached
+index is built or reused and every answerable gold question gets its candidates, features and labels
+(eval.ranker_data); the dated ones (news-rtqa, news-archive) twice, as the engine searches them with the
+question's date as `as_of` (its window inside both searches, the date as the time features' reference) and
+without (time features neutral). Cross-validation is by group, 5 folds: squad-dev by article, the dated ones by
+the ISO week of the question's date (both variants of a question in the same fold), so no fold sees the article
+or week it is scored on; fold f's model is fitted on the other folds of every data set at once (one model serves
+all, as the final one does). The held-out Hit@1/5/10 and MRR@10 of dense-only, lexical-only, the RRF hybrid and
+the union reranked by logistic and LightGBM models, with the time features and without them ("before"), are
+printed per data set; every model is scored as a question is answered (rag.rank.model, LightGBM trees in numpy).
+Then the final model (all features) is fitted on every question; its numpy scores are checked against LightGBM's
+on every row, and with --write it goes to rag/rank/model.json with rag/rank/model.meta.json (data fingerprints,
+settings, held-out figures, fit time). Hyperparameters are fixed below, chosen before any fold was scored:
+nothing is tuned on the reported folds.
 """
 
 from __future__ import annotations
@@ -20,24 +24,27 @@ import argparse
 import datetime
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
 
 from rag.embed.model import SentenceTransformerEmbedder
 from rag.errors import require
-from rag.rank.features import FEATURES
+from rag.rank.features import FEATURES, TIME_FEATURES
 from rag.rank.model import CANDIDATE_DEPTH, CHECK_FILE, META_FILE, MODEL_FILE, Ranker, rerank
-from rag.retrieve import RRF_K, dense_hits, fuse, lexical_hits
+from rag.retrieve import RRF_K, dense_hits, fuse, lexical_hits, limits
+from rag.window import resolve
 
-from .metrics import retrieval_figures
-from .ranker_data import FIRST_STAGE_DEPTH, QuestionData, assign_folds, load_data, open_benchmark
-from .records import QuestionScore
+from .ranker_data import DATED, FIRST_STAGE_DEPTH, QuestionData, assign_folds, load_data, open_benchmark, question_date
+from .ranker_figures import K, Table, figures, never_loses, print_table, union_recall
 from .stats import percentile
 
-BENCHMARKS = ("squad-dev", "news-rtqa")
-K = 10
+BENCHMARKS = ("squad-dev", "news-rtqa", "news-archive")
+# Each data set: a benchmark, searched with its questions' dates as as_of or not (a dated benchmark is both).
+DATASETS = tuple((name, as_of) for name in BENCHMARKS for as_of in ((False, True) if name in DATED else (False,)))
+BEFORE = tuple(n for n in FEATURES if n not in TIME_FEATURES)  # the features before the time ones
 FOLDS = 5
 # Fixed before scoring any fold. Few leaves and many rows per leaf: about 20 features, thousands of questions.
 LGBM_PARAMS: dict[str, Any] = {
@@ -52,21 +59,28 @@ PREFER_LOGISTIC_MARGIN = 0.005
 CHECK_ROWS = 200  # real feature rows written to CHECK_FILE with LightGBM's own scores of them
 
 
-def _stack(data: Sequence[QuestionData]) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[int]]:
-    """Rows, labels, per-row weights (each question weighs the same) and group sizes, of questions with at
-    least one relevant candidate (the others teach a ranker nothing)."""
+def label(name: str, as_of: bool) -> str:
+    return f"{name} as-of" if as_of else name
+
+
+def _stack(
+    data: Sequence[QuestionData], names: tuple[str, ...] = FEATURES
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[int]]:
+    """Rows (columns `names`), labels, per-row weights (each question weighs the same) and group sizes, of
+    questions with at least one relevant candidate (the others teach a ranker nothing)."""
     keep = [d for d in data if d.labels.any()]
-    x = np.vstack([d.fm.values for d in keep])
+    cols = [FEATURES.index(n) for n in names]
+    x = np.vstack([d.fm.values[:, cols] for d in keep])
     y = np.concatenate([d.labels for d in keep])
     w = np.concatenate([np.full(len(d.labels), 1.0 / len(d.labels)) for d in keep])
     return x, y, w * len(w) / w.sum(), [len(d.labels) for d in keep]
 
 
-def fit_logistic(data: Sequence[QuestionData], *, l2: float = LOGISTIC_L2) -> Ranker:
+def fit_logistic(data: Sequence[QuestionData], *, l2: float = LOGISTIC_L2, names: tuple[str, ...] = FEATURES) -> Ranker:
     """Pointwise logistic regression on standardised features (L-BFGS), every question weighing the same."""
     from scipy.optimize import minimize
 
-    x, y, w, _ = _stack(data)
+    x, y, w, _ = _stack(data, names)
     mean, scale = x.mean(axis=0), x.std(axis=0)
     scale = np.where(scale > 1e-9, scale, 1.0)
     xb = np.column_stack([(x - mean) / scale, np.ones(len(x))])
@@ -78,24 +92,27 @@ def fit_logistic(data: Sequence[QuestionData], *, l2: float = LOGISTIC_L2) -> Ra
         return float(np.sum(w * (np.logaddexp(0, s) - y * s)) + 0.5 * l2 * reg @ reg), xb.T @ (w * (p - y)) + l2 * reg
 
     beta = minimize(loss, np.zeros(xb.shape[1]), jac=True, method="L-BFGS-B").x
-    return Ranker("logistic", FEATURES, weights=beta[:-1], bias=float(beta[-1]), mean=mean, scale=scale)
+    return Ranker("logistic", names, weights=beta[:-1], bias=float(beta[-1]), mean=mean, scale=scale)
 
 
-def train_booster(data: Sequence[QuestionData], *, rounds: int = LGBM_ROUNDS) -> Any:
+def train_booster(data: Sequence[QuestionData], *, rounds: int = LGBM_ROUNDS, names: tuple[str, ...] = FEATURES) -> Any:
     """A LightGBM lambdarank booster, one query group per question."""
     import lightgbm
 
-    x, y, _, sizes = _stack(data)
-    train = lightgbm.Dataset(x, y, group=sizes, feature_name=list(FEATURES), free_raw_data=True)
+    x, y, _, sizes = _stack(data, names)
+    train = lightgbm.Dataset(x, y, group=sizes, feature_name=list(names), free_raw_data=True)
     return lightgbm.train(LGBM_PARAMS, train, num_boost_round=rounds)
 
 
-def fit_lightgbm(data: Sequence[QuestionData]) -> Ranker:
+def fit_lightgbm(data: Sequence[QuestionData], *, names: tuple[str, ...] = FEATURES) -> Ranker:
     """LightGBM lambdarank, kept as trees that numpy scores (rag.rank.trees)."""
-    return Ranker.from_booster(train_booster(data))
+    return Ranker.from_booster(train_booster(data, names=names), names)
 
 
-FITTERS = {"union+logistic": fit_logistic, "union+lightgbm": fit_lightgbm}
+# "before": the same data without the time features; the chosen final model is one of the last two.
+FITTERS: dict[str, Callable[[Sequence[QuestionData]], Ranker]] = {
+    "logistic before": partial(fit_logistic, names=BEFORE), "lightgbm before": partial(fit_lightgbm, names=BEFORE),
+    "union+logistic": fit_logistic, "union+lightgbm": fit_lightgbm}
 
 
 def first_stage_ranking(d: QuestionData, method: str) -> list[int]:
@@ -111,18 +128,6 @@ def model_ranking(d: QuestionData, ranker: Ranker) -> list[int]:
     """The top K of the union by `ranker`, ties to the smaller id: the order rag.rank.model.rerank returns."""
     scores = ranker.score(d.fm)
     return [int(d.fm.ids[i]) for i in np.lexsort((d.fm.ids, -scores))[:K]]
-
-
-def figures(data: Sequence[QuestionData], rankings: Sequence[list[int]]) -> dict[str, float]:
-    """Hit@1/5/10 and MRR@10 exactly as the harness computes them (eval.metrics)."""
-    scores = [QuestionScore(id=d.question.id, answerable=True, passage_hits=tuple(pid in d.hit_ids for pid in r),
-                            evidence_recall=0.0, abstained=False, contained=False, citation_valid=(),
-                            citation_hits=(), latency_ms=None) for d, r in zip(data, rankings, strict=True)]
-    full = retrieval_figures(scores, k=K)
-    return {key: round(float(full[key] or 0.0), 4) for key in ("hit@1", "hit@5", "hit@10", "mrr@10")}
-
-
-Table = dict[str, dict[str, dict[str, float]]]
 
 
 def cross_validate(data: dict[str, list[QuestionData]]) -> tuple[Table, Table]:
@@ -156,27 +161,11 @@ def cross_validate(data: dict[str, list[QuestionData]]) -> tuple[Table, Table]:
     return table, by_fold
 
 
-def never_loses(table: Table, method: str) -> bool:
-    """Whether `method` scores at least dense-only and lexical-only at Hit@1/5/10 on every benchmark."""
-    return all(rows[method][m] >= max(rows["dense"][m], rows["lexical"][m])
-               for rows in table.values() for m in ("hit@1", "hit@5", "hit@10"))
-
-
 def choose(table: Table) -> str:
     """LightGBM only where it clearly beats the logistic model (see PREFER_LOGISTIC_MARGIN)."""
     gbm_better = any(rows["union+lightgbm"][m] > rows["union+logistic"][m] + PREFER_LOGISTIC_MARGIN
                      for rows in table.values() for m in ("hit@5", "mrr@10"))
     return "union+lightgbm" if gbm_better else "union+logistic"
-
-
-def print_table(table: Table, by_fold: Table, counts: dict[str, int]) -> None:
-    for name, rows in table.items():
-        print(f"\n{name} ({counts[name]} questions, held-out folds)")
-        print(f"  {'method':<16} {'Hit@1':>7} {'Hit@5':>7} {'Hit@10':>7} {'MRR@10':>7}   Hit@5 by fold")
-        for method, f in rows.items():
-            per_fold = " ".join(f"{by_fold[name][str(i + 1)][method]:.3f}" for i in range(FOLDS))
-            print(f"  {method:<16} {f['hit@1']:>7.4f} {f['hit@5']:>7.4f} {f['hit@10']:>7.4f} {f['mrr@10']:>7.4f}"
-                  f"   {per_fold}")
 
 
 def check_trees(data: Sequence[QuestionData], booster: Any, final: Ranker) -> dict[str, Any]:
@@ -195,15 +184,18 @@ def check_trees(data: Sequence[QuestionData], booster: Any, final: Ranker) -> di
 
 
 def latency(name: str, embedder: Any, ranker: Ranker, n: int) -> dict[str, float]:
-    """Per question, warm: feature extraction plus scoring of the union (`rerank`), after both searches."""
+    """Per question, warm: feature extraction plus scoring of the union (`rerank`), after both searches; a dated
+    benchmark's questions as of their date."""
     index, questions, _ = open_benchmark(name, embedder)
     questions = questions[:n]
     times = []
     for q, v in zip(questions, embedder.embed([q.question for q in questions]), strict=True):
-        dense = dense_hits(index, v, FIRST_STAGE_DEPTH)
-        lexical = lexical_hits(index, q.question, FIRST_STAGE_DEPTH)
+        day = question_date(q) if name in DATED else None
+        allowed, _ = limits(index, resolve(q.question, as_of=day) if day else None)
+        dense = dense_hits(index, v, FIRST_STAGE_DEPTH, allowed=allowed)
+        lexical = lexical_hits(index, q.question, FIRST_STAGE_DEPTH, allowed=allowed)
         t0 = time.perf_counter()
-        rerank(index, q.question, v, dense, lexical, ranker=ranker, k=K)
+        rerank(index, q.question, v, dense, lexical, ranker=ranker, k=K, reference=day)
         times.append((time.perf_counter() - t0) * 1000)
     return {"questions": len(times), "p50_ms": round(percentile(times, 50) or 0.0, 3),
             "p95_ms": round(percentile(times, 95) or 0.0, 3)}
@@ -211,7 +203,9 @@ def latency(name: str, embedder: Any, ranker: Ranker, n: int) -> dict[str, float
 
 def settings(limit: int | None) -> dict[str, Any]:
     return {"first_stage_depth": FIRST_STAGE_DEPTH, "candidate_depth": CANDIDATE_DEPTH, "k": K, "folds": FOLDS,
-            "fold_groups": {"squad-dev": "article", "news-rtqa": "ISO week of date"},
+            "fold_groups": {"squad-dev": "article", "news-rtqa": "ISO week of date",
+                            "news-archive": "ISO week of date"},
+            "data_sets": [label(n, a) for n, a in DATASETS],
             "lightgbm": {**LGBM_PARAMS, "rounds": LGBM_ROUNDS}, "logistic_l2": LOGISTIC_L2,
             "prefer_logistic_margin": PREFER_LOGISTIC_MARGIN, "limit": limit}
 
@@ -226,12 +220,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     t_start = time.perf_counter()
     embedder = SentenceTransformerEmbedder()
     data, seen = {}, {}
-    for name in BENCHMARKS:
-        print(f"[{name}] candidates and features ...", flush=True)
-        data[name], seen[name] = load_data(name, embedder, args.limit)
+    for name, as_of in DATASETS:
+        key = label(name, as_of)
+        print(f"[{key}] candidates and features ...", flush=True)
+        data[key], seen[key] = load_data(name, embedder, args.limit, as_of=as_of)
+    recall = {key: union_recall(ds) for key, ds in data.items()}
+    print(f"questions with evidence among the candidates: {recall}", flush=True)
     print("cross-validation ...", flush=True)
     table, by_fold = cross_validate(data)
-    print_table(table, by_fold, {n: len(ds) for n, ds in data.items()})
+    print_table(table, by_fold, {n: len(ds) for n, ds in data.items()}, folds=FOLDS)
     chosen = choose(table)
     print("\nnever loses to dense-only or lexical-only at Hit@1/5/10: "
           + ", ".join(f"{m} {never_loses(table, m)}" for m in ("rrf", *FITTERS)))
@@ -250,7 +247,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"rerank latency {timing}", flush=True)
     meta = {"model": chosen, "model_file": MODEL_FILE.name, "date": datetime.datetime.now().astimezone().isoformat(),
             "data": seen, "features": list(FEATURES), "settings": settings(args.limit),
-            "held_out": table, "held_out_hit@5_by_fold": by_fold,
+            "held_out": table, "held_out_hit@5_by_fold": by_fold, "union_recall": recall,
             "never_loses": {m: never_loses(table, m) for m in ("rrf", *FITTERS)},
             "latency_rerank_ms": timing, "final_fit_s": round(fit_s, 2),
             "total_s": round(time.perf_counter() - t_start, 1), "trees_check": trees_check}

@@ -21,9 +21,7 @@ from rag.extractive import AnswerParams, Candidate, answerability, candidates, l
 from rag.followup import rewrite
 from rag.generative.model import resolve_generator
 from rag.generative.protocol import Generator
-from rag.index.filters import allowed_ids, table_of
 from rag.index.index import Index
-from rag.index.where import where_of
 from rag.question import (
     DEFAULT_K,
     Answerer,
@@ -38,7 +36,7 @@ from rag.question import (
     check_request,
 )
 from rag.records import Answer, ScoredPassage, SearchWindow
-from rag.retrieve import retrieve
+from rag.retrieve import limits, retrieve
 from rag.window import TimeWindow, resolve
 
 # A question about the state of things now: among equally likely answers, the newest article's wins.
@@ -158,11 +156,11 @@ class Engine:
         the question's own time words ("this week") is preferred; when nothing answers in it, the wider
         as_of/since/until window is searched instead (never past as_of), and the answer records which."""
         def run(window: TimeWindow | None, *, widened: bool = False) -> _Found:
-            allowed = (allowed_ids(table_of(self.index), window, request.sources)
-                       if window is not None else None)
-            where = where_of(window, request.sources) if window is not None else None
+            allowed, where = limits(self.index, window, request.sources)
+            # the reranker's time features measure from the question's as_of (neutral without one)
             passages = retrieve(self.index, query, qvec if request.mode != "lexical" else None, k=request.k,
-                                mode=request.mode, fusion=self.fusion, allowed=allowed, where=where)
+                                mode=request.mode, fusion=self.fusion, allowed=allowed, where=where,
+                                reference=request.as_of)
             cands = candidates(self.index, query, qvec, passages, params=self.params)
             confidence = answerability(cands, query, index=self.index, params=self.params)
             return _Found(passages, cands, confidence, self._described(window, request, allowed, widened=widened))

@@ -5,16 +5,31 @@ best-ranked is kept) before the top k are taken, so k slots hold k stories."""
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Collection
+
 import numpy as np
 
 from rag.copies import fold
+from rag.index.filters import allowed_ids, table_of
 from rag.index.index import Index
-from rag.index.where import Where
+from rag.index.where import Where, where_of
 from rag.question import DEFAULT_K, FUSIONS, MODES, Fusion, Mode
 from rag.rank.model import CANDIDATE_DEPTH, Ranker, default_ranker, rerank
 from rag.records import Hits, ScoredPassage
+from rag.window import TimeWindow
 
 RRF_K = 60  # Cormack et al. (2009): damps the head of each ranking so neither retriever dominates.
+
+
+def limits(
+    index: Index, window: TimeWindow | None, sources: Collection[str] | None = None
+) -> tuple[np.ndarray | None, Where | None]:
+    """The `allowed` array and `where` conditions of a search inside `window` and `sources` (both None: the
+    whole index). The engine and the reranker's training data (eval/ranker_data.py) both search through this."""
+    if window is None:
+        return None, None
+    return allowed_ids(table_of(index), window, sources), where_of(window, sources)
 
 
 def dense_hits(
@@ -57,6 +72,7 @@ def retrieve(
     ranker: Ranker | None = None,
     allowed: np.ndarray | None = None,
     where: Where | None = None,
+    reference: dt.date | None = None,
 ) -> list[ScoredPassage]:
     """The `k` best passages for `query`. Each retriever searches its top `depth` passages (default: 4k, at
     least 40).
@@ -68,7 +84,8 @@ def retrieve(
 
     `allowed` (a boolean array over passage ids, `rag.index.filters.allowed_ids`: a time window, outlets)
     restricts both searches from inside, so every list holds its best allowed passages; `where`
-    (`rag.index.filters.where_of`) says the same for a store that filters by payload (Qdrant).
+    (`rag.index.filters.where_of`) says the same for a store that filters by payload (Qdrant). `reference`: the
+    date the search is made as of (the question's `as_of`), which the reranker's time features measure from.
 
     Every candidate is ranked, then near-copies of another document's better passage are folded into its
     `also_in` (`rag.copies.fold`), and the best `k` of what is left are returned.
@@ -90,7 +107,7 @@ def retrieve(
         cut = max(CANDIDATE_DEPTH, k)
         # every candidate is kept (the union of two top-`cut` lists): copies are folded before the cut to k
         best, _ = rerank(index, query, query_vector, dense, lexical, ranker=ranker or default_ranker(), k=2 * cut,
-                         depth=cut)
+                         depth=cut, reference=reference)
     else:
         best = fuse([h for h in (dense, lexical) if h is not None], k=2 * depth)
     return fold(_scored(index, best, dense_score, lex_score))[:k]

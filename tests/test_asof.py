@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from dataclasses import replace
 from types import SimpleNamespace
 
 import numpy as np
@@ -137,7 +138,10 @@ def test_relative_window_is_preferred_then_widened(dated: tuple[Index, Engine]) 
 
 
 def test_current_state_prefers_the_newest_article(dated: tuple[Index, Engine]) -> None:
-    _, engine = dated
+    index, engine = dated
+    # Always answer: this is about which sentence wins, not whether the fake embedder's hashed vectors clear the
+    # answerability threshold (fitted on real MiniLM vectors and reranker scores).
+    engine = Engine(index, engine.embedder, params=replace(engine.params, threshold=0.0))
     answer = engine.ask("Who reopened the harbor bridge, the latest report?", since="2024-01-01", as_of="2024-06-30")
     assert answer.citations and answer.current_as_of == max(c.date for c in answer.citations if c.date)
     # Among candidates within second_ratio of the best, the newest article's wins; a weaker newer one does not.

@@ -23,8 +23,9 @@ Q = "When did Turkey and Syria sign the memorandum of understanding?"
 
 def _engine(index: Index, embedder, *, threshold: float) -> Engine:
     # The extractive answerer's abstention threshold is pinned: these tests are about the generative path, and
-    # whether it runs at all depends on that threshold (which is fitted, and changes with the fit).
-    return Engine(index, embedder, params=dataclasses.replace(load_params(), threshold=threshold))
+    # whether it runs at all depends on that threshold (which is fitted, and changes with the fit). So is the
+    # fusion (RRF, not the fitted reranker): which passages the prompt numbers must not change with a refit.
+    return Engine(index, embedder, params=dataclasses.replace(load_params(), threshold=threshold), fusion="rrf")
 
 
 @pytest.fixture

@@ -3,12 +3,15 @@
 A candidate is a passage found by dense search, BM25 or both. Each gets one row of named features: what the
 two retrievers said about it (scores and ranks, scaled per question so that corpora of any size compare),
 how much of the question it holds (rare terms weigh more), whether its title or byline match, whether it holds
-the kind of fact asked for, where it sits in its article and how long it is. Pure functions over the index: no
-model call, no torch; 2–3 ms for sixty candidates, most of it tokenising them.
+the kind of fact asked for, where it sits in its article and how long it is; and, when the search has a
+reference date (the question's `as_of`), how old its article is then and how much older than the newest
+candidate. Pure functions over the index: no model call, no torch; 2–3 ms for sixty candidates, most of it
+tokenising them.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter
 from dataclasses import dataclass
 from itertools import pairwise
@@ -16,12 +19,21 @@ from itertools import pairwise
 import numpy as np
 
 from rag.index.bm25 import field_text
+from rag.index.filters import table_of
 from rag.index.index import Index
 from rag.records import Hits
 from rag.text.terms import terms
 
 from .query import QueryTerms, type_match
 
+# Time, relative to the search's reference date (the question's as_of). Without one, or for an undated article,
+# they take NO_TIME: as-of on against off then measures exactly what the question's date brings.
+TIME_FEATURES: tuple[str, ...] = (
+    "age_log",  # log1p(days from the article's date to the reference date); negative when after it
+    "newest_gap_log",  # log1p(days older than the newest dated candidate, both capped at the reference date)
+    "undated",  # 1 when the article has no date, 0 when it has one; NO_TIME without a reference date
+)
+NO_TIME = -1.0  # every time feature's value without a reference date (and the day counts of an undated article)
 FEATURES: tuple[str, ...] = (
     "dense_score",  # cosine of the passage to the question; the dense list's last score when not in it
     "dense_gap",  # dense_score below the best candidate's (0 for the best)
@@ -45,6 +57,7 @@ FEATURES: tuple[str, ...] = (
     "first_passage",  # 1 for the article's first passage (lead paragraph, byline)
     "length",  # passage length in terms / 100
     "doc_share",  # share of the candidates that come from the passage's article: an article on the topic
+    *TIME_FEATURES,
 )
 # The models were fitted with this constant: it is rag.retrieve.RRF_K, repeated because rag.retrieve sits above.
 RRF_K = 60
@@ -152,8 +165,37 @@ def _text_columns(index: Index, q: QueryTerms, ids: np.ndarray) -> dict[str, np.
     return cols
 
 
-def features(index: Index, query: str, query_vector: np.ndarray, cands: Candidates) -> FeatureMatrix:
-    """The feature matrix of `cands` for `query` (embedded as `query_vector`), columns named by FEATURES."""
+def _signed_log(days: np.ndarray) -> np.ndarray:
+    return np.sign(days) * np.log1p(np.abs(days))
+
+
+def _time_columns(index: Index, ids: np.ndarray, reference: dt.date | None) -> dict[str, np.ndarray]:
+    """Age of each candidate's article at `reference` and its gap to the newest dated candidate, in log days.
+    A year-only date counts from its day nearest the reference (`rag.index.filters` keeps each article's first
+    and last day), so a 2024 article is 0 days old on any day of 2024."""
+    n = len(ids)
+    cols = {name: np.full(n, NO_TIME) for name in TIME_FEATURES}
+    if reference is None:
+        return cols
+    table = table_of(index)
+    first, last = table.first[ids].astype(np.int64), table.last[ids].astype(np.int64)
+    ref = reference.toordinal()
+    dated = first >= 0
+    nearest = np.clip(ref, first, last)  # the article's day closest to the reference
+    age = (ref - nearest).astype(np.float64)
+    cols["undated"] = (~dated).astype(np.float64)
+    if dated.any():
+        capped = np.minimum(nearest, ref)
+        cols["age_log"] = np.where(dated, _signed_log(age), NO_TIME)
+        cols["newest_gap_log"] = np.where(dated, np.log1p(capped[dated].max() - capped), NO_TIME)
+    return cols
+
+
+def features(
+    index: Index, query: str, query_vector: np.ndarray, cands: Candidates, *, reference: dt.date | None = None
+) -> FeatureMatrix:
+    """The feature matrix of `cands` for `query` (embedded as `query_vector`), columns named by FEATURES.
+    `reference`: the date the search is made as of (the question's `as_of`), None when it has none."""
     if not len(cands):
         return FeatureMatrix(FEATURES, cands.ids, np.zeros((0, len(FEATURES))))
     assert index.lexical is not None, "the reranker needs the index's BM25 (it has candidates from it)"
@@ -167,5 +209,6 @@ def features(index: Index, query: str, query_vector: np.ndarray, cands: Candidat
     docs = [index.passages[pid].doc_id for pid in cands.ids.tolist()]
     counts = Counter(docs)
     cols["doc_share"] = np.array([counts[d] / len(docs) for d in docs])
+    cols.update(_time_columns(index, cands.ids, reference))
     values = np.column_stack([cols[name] for name in FEATURES]).astype(np.float64)
     return FeatureMatrix(FEATURES, cands.ids, values)

@@ -8,6 +8,7 @@ trees by `rag.rank.trees`, so answering a question never imports LightGBM (only 
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass
@@ -155,10 +156,13 @@ def rerank(
     ranker: Ranker,
     k: int,
     depth: int = CANDIDATE_DEPTH,
+    reference: dt.date | None = None,
 ) -> tuple[list[tuple[int, float]], Candidates]:
     """The best `k` (passage id, score) of the union of the top `depth` of each retriever's hits, best first,
-    and the candidates themselves (for their retriever scores). Ties go to the smaller passage id."""
+    and the candidates themselves (for their retriever scores). Ties go to the smaller passage id.
+    `reference`: the date the search is made as of (the question's `as_of`; None: the time features are
+    neutral)."""
     cands = union(dense, lexical, depth=depth)
-    scores = ranker.score(features(index, query, query_vector, cands))
+    scores = ranker.score(features(index, query, query_vector, cands, reference=reference))
     order = np.lexsort((cands.ids, -scores))[:k]
     return [(int(cands.ids[i]), float(scores[i])) for i in order], cands
