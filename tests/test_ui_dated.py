@@ -66,3 +66,18 @@ def test_one_wire_story_in_three_outlets_is_cited_once_with_the_others_listed(pa
     assert "wire-solar" not in also  # outlets, not document ids
     assert sources.count() >= 1
     page.screenshot(path=str(ARTIFACTS / "chat-also-in.png"))
+
+
+def test_a_correction_leads_with_the_corrected_figure_and_the_correcting_sentence(page: Any) -> None:
+    _until(page, "2024-04-05")
+    ask(page, "What budget did the Elmwood council approve for the new library?")
+    answer = last_answer(page)
+    assert answer.startswith("$2.4 million [1] — The town council approved a budget of $2.4 million, not $4.2 "
+                             "million. [2]"), answer
+    marks = [m.inner_text() for m in page.locator("#rag-sources section.rag-source mark.rag-answer").all()]
+    assert marks == ["$2.4 million"]
+    assert "2024-04-03" in page.inner_text("#rag-sources")
+    page.screenshot(path=str(ARTIFACTS / "chat-correction.png"))
+    _until(page, "2024-04-02")  # before the correction was published: the figure then reported
+    ask(page, "What budget did the Elmwood council approve for the new library?")
+    assert last_answer(page).startswith("$4.2 million [1]")
