@@ -5,10 +5,12 @@ pays: a model load, or a local cluster's start and its actors' model loads).
     python bench/ray_build.py [--articles 150] [--repeat 2] [--shapes single,ray-1x2,ray-2x1] [--out FILE]
 
 Shapes: `single` (this process, torch's threads on every core), `ray-AxC` (A actors of C CPUs each on a local
-cluster that `--ray auto` starts, of the machine's CPUs). Per shape, medians of `--repeat` builds: wall seconds of
-the build (ingest to saved index; the cluster's start is shown apart), texts/s and passages/s over the update
-(chunking, embedding, writing), the steady rate (texts/s from the first batch's vectors to the last's: the
-actors' start left out), the driver's peak RSS, and for Ray the object-store traffic per passage: the Arrow
+cluster that `--ray auto` starts, of the machine's CPUs), `driver-only` (the build's own work without the model: the
+real tokenizer chunks, the index is written, but each text's vector is a constant, made in no time; its passages/s
+is what one driver can feed, so where adding Ray workers stops helping). Per shape, medians of `--repeat` builds:
+wall seconds of the build (ingest to saved index; the cluster's start is shown apart), texts/s and passages/s over
+the update (chunking, embedding, writing), the steady rate (texts/s from the first batch's vectors to the last's:
+the actors' start left out), the driver's peak RSS, and for Ray the object-store traffic per passage: the Arrow
 blocks of texts sent to the actors and of float32 vectors sent back (`RayEmbedder.traffic`). Ratios are against
 `single`.
 """
@@ -37,6 +39,33 @@ CORPUS = ROOT.parent / "shared" / "benchmarks" / "news-archive" / "corpus.jsonl"
 SHAPES = ("single", "ray-1x2", "ray-2x1")
 COLUMNS = ("shape", "wall s", "ray start s", "texts/s", "passages/s", "steady texts/s", "peak MiB",
            "out B/passage", "back B/passage")
+
+
+class NoModel:
+    """`local` for the chunking (its tokenizer) with vectors that cost nothing: what a build does besides
+    embedding, at full speed."""
+
+    def __init__(self, local: Any) -> None:
+        self.local = local
+        self.name = local.name
+
+    @property
+    def dim(self) -> int:
+        return int(self.local.dim)
+
+    @property
+    def max_tokens(self) -> int:
+        return int(self.local.max_tokens)
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return list(self.local.count_tokens(texts))
+
+    def embed(self, texts: Sequence[str], *, progress: bool = False) -> Any:
+        import numpy as np
+
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        out[:, 0] = 1.0
+        return out
 
 
 class Timed:
@@ -86,7 +115,9 @@ def _child(shape: str, corpus: Path, index_dir: Path) -> dict[str, Any]:
     local = SentenceTransformerEmbedder()
     inner: Any = local
     ray_start = None
-    if shape != "single":
+    if shape == "driver-only":
+        inner = NoModel(local)
+    elif shape != "single":
         from rag.embed.cluster import RayEmbedder
 
         actors, cpus = (int(x) for x in shape.removeprefix("ray-").split("x"))
@@ -108,7 +139,7 @@ def _child(shape: str, corpus: Path, index_dir: Path) -> dict[str, Any]:
         "peak MiB": peak_rss_mib(), "batches": len(timed.back),
         "out B/passage": per_passage(traffic.bytes_out) if traffic else None,
         "back B/passage": per_passage(traffic.bytes_back) if traffic else None,
-        "precision": local.precision,
+        "precision": local.precision if shape != "driver-only" else None,
     }
 
 

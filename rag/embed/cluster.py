@@ -2,12 +2,12 @@
 actors that each load the model once (`rag.embed.cluster_actors` holds what runs on the cluster).
 
 How a lazy stream of batches gets into Ray Data without holding the corpus anywhere: this process (the driver,
-which chunks the documents and writes the index) puts each batch, its texts as a one-row Arrow table, into a
-queue actor. A stream actor runs the dataset: its one read task takes the batches out of the queue and yields
-each as its own block until it finds the end mark, and `map_batches` hands each block to an embedding actor,
-which embeds the texts in one `SentenceTransformerEmbedder.embed` call, as the single-process build embeds that
-batch, with the precision the driver's embedder chose: the vectors are bit-identical. The driver asks the stream
-actor for results one table at a time (Ray Data cannot execute in a Ray Client process, so it never runs here).
+which chunks the documents and writes the index) gives each batch, its texts as a one-row Arrow table, to a
+stream actor, which runs the dataset: its one read task takes the batches from the stream actor and yields each
+as its own block until it finds the end mark, and `map_batches` hands each block to an embedding actor, which
+embeds the texts in one `SentenceTransformerEmbedder.embed` call, as the single-process build embeds that batch,
+with the precision the driver's embedder chose: the vectors are bit-identical. The driver asks the stream actor
+for results one table at a time (Ray Data cannot execute in a Ray Client process, so it never runs here).
 One dataset per build, so the actors live for the whole build (a model load is seconds an actor). The driver
 keeps at most `in_flight` batches out, chunks and puts the next ones as vectors come back, and yields vectors
 in the order given.
@@ -113,17 +113,15 @@ class RayEmbedder:
         while this process chunks the next batches and writes the earlier ones."""
         self.connect()
         import ray
-        from ray.util.queue import Queue
 
         actors = self._pool_size()
-        queue: Any = Queue(actor_options={"num_cpus": 0})  # waits and passes tables: it needs no CPU of its own
-        feed = _Feed(batches, queue, ahead=self.in_flight or 2 * actors + 1, dim=self.dim, traffic=self.traffic)
-        stream: Any = None
+        # No CPU for it: it waits, and passes batches and tables on. The actor pool's class is read here, when
+        # the build starts (a test swaps in one that dies).
+        options = {"num_cpus": 0, "max_restarts": 0, "max_concurrency": cluster_actors.Stream.THREADS}
+        stream: Any = ray.remote(cluster_actors.Stream).options(**options).remote(
+            cluster_actors.EmbedActor, self._actor_settings(), actors=actors, cpus_per_actor=self.cpus_per_actor)
+        feed = _Feed(batches, stream, ahead=self.in_flight or 2 * actors + 1, dim=self.dim, traffic=self.traffic)
         try:
-            # The actor pool's class is read here, when the build starts (a test swaps in one that dies).
-            stream = ray.remote(num_cpus=0, max_restarts=0)(cluster_actors.Stream).remote(
-                queue, cluster_actors.EmbedActor, self._actor_settings(), actors=actors,
-                cpus_per_actor=self.cpus_per_actor)
             feed.top_up()  # before the first result is asked for: the read task has something to take
             while (table := ray.get(stream.next.remote())) is not None:
                 feed.arrived(table)
@@ -132,10 +130,8 @@ class RayEmbedder:
             feed.finish()
         except ray.exceptions.RayError as exc:
             raise ClusterError(f"the Ray cluster at {self.address} failed during the build: {exc}") from exc
-        finally:  # the pool's actors belong to the stream's actor, and go with it
-            for actor in (stream, queue.actor):
-                if actor is not None:
-                    ray.kill(actor)
+        finally:
+            ray.kill(stream)  # and with it the dataset and the pool's actors, which are its own
 
     def _pool_size(self) -> int:
         import ray
@@ -155,13 +151,13 @@ class RayEmbedder:
 
 
 class _Feed(Generic[T]):
-    """The driver's side of a build's stream: puts batches into the queue, at most `ahead` out at a time, and
+    """The driver's side of a build's stream: gives the stream actor batches, at most `ahead` out at a time, and
     gives their vectors back in the order given."""
 
-    def __init__(self, batches: Iterable[tuple[T, Sequence[str]]], queue: Any, *, ahead: int, dim: int,
+    def __init__(self, batches: Iterable[tuple[T, Sequence[str]]], stream: Any, *, ahead: int, dim: int,
                  traffic: Traffic) -> None:
         self._batches = iter(batches)
-        self._queue, self._ahead, self._dim, self._traffic = queue, ahead, dim, traffic
+        self._stream, self._ahead, self._dim, self._traffic = stream, ahead, dim, traffic
         self._out: dict[int, tuple[T, int]] = {}  # sequence number -> (tag, texts) of each batch not yet given back
         self._back: dict[int, np.ndarray] = {}  # vectors come back, waiting for an earlier batch's
         self._sent = self._next = 0
@@ -173,18 +169,24 @@ class _Feed(Generic[T]):
         while not self._ended and len(self._out) - len(self._back) < self._ahead:
             item = next(self._batches, None)  # chunks the next batch, here in the driver
             if item is None:
-                self._queue.put(None)
+                self._put(None)
                 self._ended = True
                 return
             tag, texts = item
             block = pa.table({"seq": pa.array([self._sent], pa.int64()),
                               "texts": pa.array([list(texts)], pa.list_(pa.string()))})
-            self._queue.put(block)
+            self._put(block)
             self._out[self._sent] = (tag, len(texts))
             self._sent += 1
             self._traffic.batches += 1
             self._traffic.texts += len(texts)
             self._traffic.bytes_out += block.nbytes
+
+    def _put(self, block: Any) -> None:
+        import ray
+
+        # Waited for: the stream actor is threaded, and an end mark must not overtake the last batch.
+        ray.get(self._stream.put.remote(block))
 
     def arrived(self, table: Any) -> None:
         self._traffic.bytes_back += table.nbytes

@@ -1,10 +1,14 @@
-"""What runs on the Ray cluster for a build (`rag.embed.cluster`): the stream actor that runs the build's
-Ray Data dataset, the dataset's read task, which takes the driver's batches from a queue actor, and the
-embedding actors of its `map_batches`. Imported by Ray's workers; Ray itself only inside what they call."""
+"""What runs on the Ray cluster for a build (`rag.embed.cluster`): the stream actor, which takes the driver's
+batches and runs the build's Ray Data dataset, the dataset's read task, which takes the batches from the stream
+actor, and the embedding actors of its `map_batches`. Imported by Ray's workers; Ray itself only inside what they
+call."""
 
 from __future__ import annotations
 
 import functools
+import queue
+import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -15,21 +19,42 @@ from rag.embed.model import SentenceTransformerEmbedder
 
 
 class Stream:
-    """A Ray actor that runs a build's dataset and hands its results to the driver one table at a time. The
-    dataset runs here, on the cluster, because Ray Data cannot execute in a Ray Client process (`ray://`)."""
+    """A Ray actor that holds a build's batches until the dataset's read task takes them, runs the dataset, and
+    hands its results to the driver one table at a time. Threaded (`THREADS`): the driver's puts, the read
+    task's takes and the driver's wait for the next result are served at once. The dataset runs here, on the
+    cluster, because Ray Data cannot execute in a Ray Client process (`ray://`)."""
 
-    def __init__(self, queue: Any, actor_class: type, settings: dict[str, Any], *, actors: int,
-                 cpus_per_actor: float) -> None:
+    THREADS = 3
+
+    def __init__(self, actor_class: type, settings: dict[str, Any], *, actors: int, cpus_per_actor: float) -> None:
         import ray
         from ray.data import ActorPoolStrategy, DataContext
 
+        self._batches: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._reader: str | None = None
+        self._lock = threading.Lock()
         with _block_per_batch(DataContext.get_current()):
-            # The read runs on this node with no CPU reserved: it only waits on the queue for the driver.
-            ds = ray.data.read_datasource(_queue_source(queue), override_num_blocks=1, num_cpus=0)
+            # The read runs on this node with no CPU reserved: it only waits for the driver's batches.
+            source = _source_class()(ray.get_runtime_context().current_actor)
+            ds = ray.data.read_datasource(source, override_num_blocks=1, num_cpus=0)
             ds = ds.map_batches(actor_class, batch_size=1, batch_format="pyarrow", udf_modifying_row_count=False,
                                 compute=ActorPoolStrategy(size=actors), num_cpus=cpus_per_actor,
                                 fn_constructor_kwargs=settings)
         self._results = iter(ds.iter_batches(batch_size=None, batch_format="pyarrow", prefetch_batches=0))
+
+    def put(self, block: Any) -> None:
+        """Queue one batch (a one-row table of its sequence number and texts), or None: the end of the build."""
+        self._batches.put(block)
+
+    def take(self, reader: str) -> Any:
+        """The next batch for the read task `reader`, waiting for the driver's. A second reader is refused: Ray
+        reruns a failed read task, and would skip as many batches as the first run had passed on."""
+        with self._lock:
+            if self._reader is None:
+                self._reader = reader
+            elif reader != self._reader:
+                raise RuntimeError("the build's read task was restarted, and batches it had taken are lost")
+        return self._batches.get()
 
     def next(self) -> Any:
         """The next table of (seq, vectors) rows, or None once the driver's end mark went through."""
@@ -55,9 +80,12 @@ class EmbedActor:
         return pa.table({"seq": table.column("seq"), "vectors": pa.array(vectors, pa.large_binary())})
 
 
-def _read_queue(queue: Any) -> Iterator[Any]:
-    """The dataset's read task: each batch the driver puts into `queue`, as a block, until the end mark (None)."""
-    while (block := queue.get()) is not None:
+def _read_batches(stream: Any) -> Iterator[Any]:
+    """The dataset's read task: each batch the driver gave `stream`, as a block of its own, until the end mark."""
+    import ray
+
+    reader = uuid.uuid4().hex
+    while (block := ray.get(stream.take.remote(reader))) is not None:
         yield block
 
 
@@ -67,11 +95,11 @@ def _source_class() -> type:
     from ray.data.block import BlockMetadata
 
     class QueueSource(Datasource):
-        """A datasource of one read task, which streams the driver's batches from a queue actor."""
+        """A datasource of one read task, which streams the driver's batches from the stream actor."""
 
-        def __init__(self, queue: Any) -> None:
+        def __init__(self, stream: Any) -> None:
             super().__init__()
-            self.queue = queue
+            self.stream = stream
 
         def estimate_inmemory_data_size(self) -> int | None:
             return None  # the stream's length is not known until it ends
@@ -79,17 +107,13 @@ def _source_class() -> type:
         def get_read_tasks(self, parallelism: int, per_task_row_limit: int | None = None,
                            data_context: Any = None) -> list[Any]:
             meta = BlockMetadata(num_rows=None, size_bytes=None, exec_stats=None)
-            return [ReadTask(functools.partial(_read_queue, self.queue), meta)]
+            return [ReadTask(functools.partial(_read_batches, self.stream), meta)]
 
         @property
         def supports_distributed_reads(self) -> bool:
             return False  # on the node of the stream actor, which consumes what it yields
 
     return QueueSource
-
-
-def _queue_source(queue: Any) -> Any:
-    return _source_class()(queue)
 
 
 @contextmanager
