@@ -10,7 +10,9 @@ real tokenizer chunks, the index is written, but each text's vector is a constan
 is what one driver can feed, so where adding Ray workers stops helping). Per shape, medians of `--repeat` builds:
 wall seconds of the build (ingest to saved index; the cluster's start is shown apart), texts/s and passages/s over
 the update (chunking, embedding, writing), the steady rate (texts/s from the first batch's vectors to the last's:
-the actors' start left out), the driver's peak RSS, and for Ray the object-store traffic per passage: the Arrow
+the actors' start left out), texts per CPU-second of embedding (process CPU time around each embed call: in
+this process for `single`, in the actors for Ray; what a dedicated worker's cores turn into texts/s, whatever
+else the machine runs), the driver's peak RSS, and for Ray the object-store traffic per passage: the Arrow
 blocks of texts sent to the actors and of float32 vectors sent back (`RayEmbedder.traffic`). Ratios are against
 `single`.
 """
@@ -37,7 +39,7 @@ from bench.measure import child_env, peak_rss_mib, ratio  # noqa: E402
 
 CORPUS = ROOT.parent / "shared" / "benchmarks" / "news-archive" / "corpus.jsonl"
 SHAPES = ("single", "ray-1x2", "ray-2x1")
-COLUMNS = ("shape", "wall s", "ray start s", "texts/s", "passages/s", "steady texts/s", "peak MiB",
+COLUMNS = ("shape", "wall s", "ray start s", "texts/s", "passages/s", "steady texts/s", "texts/CPU-s", "peak MiB",
            "out B/passage", "back B/passage")
 
 
@@ -76,6 +78,7 @@ class Timed:
         self.inner = inner
         self.name = inner.name
         self.back: list[tuple[float, int]] = []  # (time, texts) of each batch as it came back
+        self.cpu = 0.0  # CPU seconds of this process's embed calls
 
     @property
     def dim(self) -> int:
@@ -92,10 +95,18 @@ class Timed:
         return list(self.inner.count_tokens(texts))
 
     def embed_batches(self, batches: Iterable[tuple[Any, Sequence[str]]]) -> Iterator[tuple[Any, Any]]:
-        from rag.embed.batches import embed_batches
-
-        for tag, vectors in embed_batches(self.inner, batches):
+        for tag, vectors in self._batches(batches):
             self.back.append((time.perf_counter(), len(vectors)))
+            yield tag, vectors
+
+    def _batches(self, batches: Iterable[tuple[Any, Sequence[str]]]) -> Iterator[tuple[Any, Any]]:
+        if hasattr(self.inner, "embed_batches"):
+            yield from self.inner.embed_batches(batches)
+            return
+        for tag, texts in batches:  # as rag.embed.batches does, with the embedding's CPU time counted
+            c0 = time.process_time()
+            vectors = self.inner.embed(texts)
+            self.cpu += time.process_time() - c0
             yield tag, vectors
 
     def steady_rate(self) -> float | None:
@@ -103,6 +114,22 @@ class Timed:
         if len(self.back) < 2:
             return None
         return sum(n for _, n in self.back[1:]) / (self.back[-1][0] - self.back[0][0])
+
+
+def _cpu_logging_actor(log: Path) -> type:
+    """The embedding actor, appending the CPU seconds (all its threads) and texts of each batch to `log`."""
+    from rag.embed.cluster_actors import EmbedActor
+
+    class CpuLogging(EmbedActor):
+        def __call__(self, table: Any) -> Any:
+            c0 = time.process_time()
+            out = super().__call__(table)
+            texts = sum(len(t) for t in table.column("texts").to_pylist())
+            with log.open("a", encoding="ascii") as fh:
+                fh.write(f"{time.process_time() - c0} {texts}\n")
+            return out
+
+    return CpuLogging
 
 
 def _child(shape: str, corpus: Path, index_dir: Path) -> dict[str, Any]:
@@ -118,8 +145,11 @@ def _child(shape: str, corpus: Path, index_dir: Path) -> dict[str, Any]:
     if shape == "driver-only":
         inner = NoModel(local)
     elif shape != "single":
+        from rag.embed import cluster_actors
         from rag.embed.cluster import RayEmbedder
 
+        cpu_log = index_dir.with_name(index_dir.name + ".cpu")
+        setattr(cluster_actors, "EmbedActor", _cpu_logging_actor(cpu_log))  # noqa: B010 - read when a build starts
         actors, cpus = (int(x) for x in shape.removeprefix("ray-").split("x"))
         inner = RayEmbedder(local, address="auto", actors=actors, cpus_per_actor=cpus)
         t0 = time.perf_counter()
@@ -130,12 +160,16 @@ def _child(shape: str, corpus: Path, index_dir: Path) -> dict[str, Any]:
     report = build_index(index_dir, [corpus], embedder=timed).report
     wall = time.perf_counter() - t0
     texts = report.passages_embedded + report.sentences_embedded
+    cpu = timed.cpu
+    if shape.startswith("ray-"):
+        cpu = sum(float(line.split()[0]) for line in cpu_log.read_text(encoding="ascii").splitlines())
     traffic = getattr(inner, "traffic", None)
     per_passage = (lambda b: b / report.passages_embedded) if report.passages_embedded else (lambda b: None)
     return {
         "shape": shape, "wall s": wall, "ray start s": ray_start, "texts": texts,
         "passages": report.passages_embedded, "texts/s": texts / report.seconds,
         "passages/s": report.passages_embedded / report.seconds, "steady texts/s": timed.steady_rate(),
+        "texts/CPU-s": texts / cpu if cpu else None,
         "peak MiB": peak_rss_mib(), "batches": len(timed.back),
         "out B/passage": per_passage(traffic.bytes_out) if traffic else None,
         "back B/passage": per_passage(traffic.bytes_back) if traffic else None,
