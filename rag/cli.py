@@ -51,6 +51,13 @@ def _parser() -> argparse.ArgumentParser:
                         "embedded every few minutes, and a stopped one resumes from there by default)")
     p.add_argument("--max-tokens", type=int, help="passage size in model tokens (default 128)")
     p.add_argument("--overlap", type=int, default=1, help="sentences shared by consecutive passages (default 1)")
+    p.add_argument("--ray", metavar="ADDRESS",
+                   help="embed on the actors of a Ray cluster (pip install 'rag-news[cluster]' on every node): auto "
+                        "(the cluster running on this machine, else a new local one) or ray://HEAD:10001 (Ray "
+                        "Client; set RAY_AUTH_MODE=token and the cluster's token if it has one); chunking and "
+                        "writing stay in this process (default: $RAG_RAY, else no Ray)")
+    p.add_argument("--ray-actors", type=int, metavar="N",
+                   help="embedding actors on the Ray cluster, one CPU each (default: one per CPU of the cluster)")
     _common(p)
 
     p = sub.add_parser("ask", help="answer one question from the index")
@@ -96,13 +103,24 @@ def _default_corpus(index_dir: Path) -> list[Path]:
 def cmd_index(args: argparse.Namespace) -> int:
     from rag.collection import Collection
     from rag.config import Settings, StoreSpec
-    from rag.embed.model import SentenceTransformerEmbedder
+    from rag.embed.model import Embedder, SentenceTransformerEmbedder
     from rag.index.index import ChunkSettings
 
     settings = Settings.from_env()
     index_dir = args.index_dir or settings.index_dir
     paths = args.paths or _default_corpus(index_dir)
-    embedder = SentenceTransformerEmbedder(args.model or settings.model)
+    local = SentenceTransformerEmbedder(args.model or settings.model)
+    embedder: Embedder = local
+    address = args.ray or settings.ray
+    if args.ray_actors is not None and not address:
+        raise RagError("--ray-actors needs --ray (or $RAG_RAY): the actors are a Ray cluster's")
+    if address:
+        from rag.embed.cluster import RayEmbedder  # only here: `rag index` without --ray never imports Ray
+
+        ray_embedder = RayEmbedder(local, address=address, actors=args.ray_actors)
+        print(visible(f"Connecting to the Ray cluster at {address} ..."), file=sys.stderr)
+        ray_embedder.connect()  # before reading the corpus: a wrong address fails in seconds
+        embedder = ray_embedder
     chunking = ChunkSettings(max_tokens=args.max_tokens, overlap=args.overlap) if args.max_tokens else None
     print(visible(f"Indexing {', '.join(map(str, paths))} into {index_dir} ..."), file=sys.stderr)
 

@@ -52,18 +52,21 @@ class Settings:
     model: str | None
     generator: str | None = None  # a text generator's model folder or name; None: extractive answers
     store: StoreSpec = StoreSpec()  # RAG_STORE and QDRANT_API_KEY
+    ray: str | None = None  # RAG_RAY: the Ray cluster `rag index` embeds on (auto, ray://HOST:10001); None: here
 
     @classmethod
     def from_env(cls) -> Settings:
         """RAG_INDEX_DIR (default ./index of the project), RAG_CORPUS (default seeds/), RAG_MODEL (default MiniLM),
         RAG_GENERATOR (default none: extractive answers), RAG_STORE (default: the index's own store, FAISS for a
-        new one) with QDRANT_API_KEY for a Qdrant server."""
+        new one) with QDRANT_API_KEY for a Qdrant server, RAG_RAY (default none: `rag index` embeds in its own
+        process)."""
         index_dir = Path(os.environ.get("RAG_INDEX_DIR") or PROJECT_ROOT / "index")
         corpus = os.environ.get("RAG_CORPUS")
         paths = tuple(Path(p) for p in corpus.split(os.pathsep)) if corpus else (PROJECT_ROOT / "seeds",)
         return cls(index_dir=index_dir, corpus=paths, model=os.environ.get("RAG_MODEL") or None,
                    generator=os.environ.get("RAG_GENERATOR") or None,
-                   store=StoreSpec.parse(os.environ.get("RAG_STORE"), os.environ.get("QDRANT_API_KEY") or None))
+                   store=StoreSpec.parse(os.environ.get("RAG_STORE"), os.environ.get("QDRANT_API_KEY") or None),
+                   ray=(os.environ.get("RAG_RAY") or "").strip() or None)
 
 
 def process_defaults() -> None:

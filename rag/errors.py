@@ -59,6 +59,11 @@ class IndexWriteError(IndexError_):
         self.reason = reason
 
 
+class ClusterError(RagError):
+    """The Ray cluster a build embeds on cannot be reached, or lost work it was given; the message names its
+    address."""
+
+
 class CitationError(RagError):
     """A citation's quote is not the document text at its offsets: a bug, never shown to a user."""
 
