@@ -28,6 +28,8 @@ import itertools
 import json
 import os
 import random
+import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -216,6 +218,7 @@ def run(systems: Sequence[str], rounds: int, corpus: Path, questions: list[str],
             build = Build(**_child("build", {"system": system, "corpus": str(corpus), "folder": str(folder)}))
             load = Load(**_child("load", {"system": system, "folder": str(folder), "questions": questions}))
             rows.append(Row(system, r, build, load, _disk_mib(folder), round(os.getloadavg()[0], 2)))
+            shutil.rmtree(folder)  # a 1,000-article index of ours is ~110 MiB: keep at most one at a time
             print(f"  round {r} {system}: {figures([rows[-1]])}", flush=True)
             save(rows)  # after every row: a run cut short keeps what it measured
     return rows
@@ -269,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     systems = [s for s in args.systems.split(",") if s]
     if unknown := set(systems) - set(SYSTEMS):
         ap.error(f"unknown systems: {', '.join(sorted(unknown))}")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stopped: the temporary folder is still removed
     with tempfile.TemporaryDirectory(prefix="peer-builds-") as name:
         tmp = Path(name)
         corpus, questions = sample(tmp, args.articles, args.questions, args.seed)
