@@ -34,6 +34,11 @@ def _until(page: Any, day: str) -> None:
     box.press("Tab")
 
 
+def _short_answers(page: Any) -> list[str]:
+    """The short answers marked inside the highlighted sentences of the sources panel."""
+    return [m.inner_text() for m in page.locator("#rag-sources section.rag-source mark.rag-answer").all()]
+
+
 def test_a_date_filter_answers_with_what_was_known_then(page: Any) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     _until(page, "2024-02-01")
@@ -50,8 +55,7 @@ def test_two_dated_reports_of_one_toll_are_shown_side_by_side(page: Any) -> None
     answer = last_answer(page)
     assert answer.startswith("Reports differ: 31 [1] (Coastal Herald, 2024-03-04); 12 [2] (Harbor Times, "
                              "2024-03-02)"), answer
-    marks = [m.inner_text() for m in page.locator("#rag-sources section.rag-source mark.rag-answer").all()]
-    assert sorted(marks) == ["12", "31"]
+    assert sorted(_short_answers(page)) == ["12", "31"]
     sources = page.inner_text("#rag-sources")
     assert "2024-03-04" in sources and "2024-03-02" in sources
     page.screenshot(path=str(ARTIFACTS / "chat-reports-differ.png"))
@@ -74,8 +78,7 @@ def test_a_correction_leads_with_the_corrected_figure_and_the_correcting_sentenc
     answer = last_answer(page)
     assert answer.startswith("$2.4 million [1] — The town council approved a budget of $2.4 million, not $4.2 "
                              "million. [2]"), answer
-    marks = [m.inner_text() for m in page.locator("#rag-sources section.rag-source mark.rag-answer").all()]
-    assert marks == ["$2.4 million"]
+    assert _short_answers(page) == ["$2.4 million"]
     assert "2024-04-03" in page.inner_text("#rag-sources")
     page.screenshot(path=str(ARTIFACTS / "chat-correction.png"))
     _until(page, "2024-04-02")  # before the correction was published: the figure then reported
