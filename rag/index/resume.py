@@ -62,7 +62,6 @@ class Checkpoints:
     def __init__(self, index_dir: Path, origin: Origin, *, every: float | None = CHECKPOINT_SECONDS) -> None:
         self.index_dir, self.origin, self.every = index_dir, origin, every
         self._last = time.monotonic()
-        self.written = 0
 
     def resume(self, embedder: Embedder, chunking: ChunkSettings | None) -> Index | None:
         """The index saved by the newest checkpoint of a build like this one, or None (none, or one of another
@@ -111,7 +110,6 @@ class Checkpoints:
             shutil.rmtree(tmp, ignore_errors=True)
         self._remove(keep=name)
         self._last = time.monotonic()
-        self.written += 1
         return self.index_dir / name
 
     def discard(self) -> None:
