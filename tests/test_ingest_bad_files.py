@@ -207,7 +207,7 @@ def test_a_file_that_vanishes_mid_scan_is_named_and_its_indexed_version_kept(
 
     def reader(path: Path, doc_id: str) -> Document:
         if doc_id == "a.txt":  # b.txt is listed already; it is deleted before it is read
-            (root / "b.txt").unlink()
+            (root / "b.txt").unlink(missing_ok=True)  # a.txt is read again when its batch is embedded
         return real_read(path, doc_id)
 
     monkeypatch.setattr(ingest, "read_file", reader)

@@ -15,6 +15,7 @@ from rag.index import disk, stores
 from rag.index.index import BATCH_TEXTS, Index, UpdateReport
 from rag.index.resume import CHECKPOINT_SECONDS, Checkpoints, Origin
 from rag.ingest.corpus import IngestResult, load_corpus
+from rag.ingest.lazy import LazyDocuments
 from rag.text.chunk import ChunkSettings
 
 
@@ -73,9 +74,12 @@ def build_index(
     stays the previous one until the new generation is saved.
     """
     index_dir = Path(index_dir)
-    ingest = load_corpus(corpus)
+    # Lazy: the documents are read again batch by batch, so that the build does not hold the whole corpus.
+    ingest = load_corpus(corpus, lazy=True)
+    documents = ingest.documents
+    assert isinstance(documents, LazyDocuments)
     if exclude:
-        ingest = replace(ingest, documents=tuple(d for d in ingest.documents if d.id not in exclude))
+        ingest = replace(ingest, documents=(documents := documents.without(exclude)))
     if not ingest.documents:
         raise CorpusError(f"no document could be read, so nothing was indexed ({ingest.summary()})")
     with disk.lock(index_dir, on_wait=on_wait):
@@ -92,7 +96,7 @@ def build_index(
                 spec, index_dir=index_dir, dim=embedder.dim, model=embedder.name))
         # A file still listed but unreadable this time (damaged, vanished mid-scan) keeps its last good version.
         kept = [index.documents[d] for d in ingest.unreadable() if d in index.documents]
-        report = index.sync([*ingest.documents, *kept], embedder=embedder, progress=progress,
+        report = index.sync(documents.plus(kept), embedder=embedder, progress=progress,
                             batch_texts=batch_texts, on_batch=points.after_batch)
         corpus_ids = tuple(str(Path(p).resolve()) for p in corpus)
         stale = report.touched or why or resumed or index.lexical_rebuilt or index.corpus != corpus_ids

@@ -24,6 +24,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
+from rag.embed.memory import limit_kernel_cache, release
 from rag.embed.speed import length_batches, native_bf16
 from rag.errors import MissingDependencyError, RagError
 
@@ -162,6 +163,7 @@ class SentenceTransformerEmbedder:
         return self._lite or None
 
     def _load(self) -> Any:
+        limit_kernel_cache()
         try:
             from sentence_transformers import SentenceTransformer
         except ImportError as exc:
@@ -183,6 +185,7 @@ class SentenceTransformerEmbedder:
         import torch
 
         half = copy.deepcopy(self._model).to(torch.bfloat16)
+        release()  # the float32 copy the conversion went through
         probe = list(_PROBE)
         agreement = np.sum(self._encode(self._model, probe) * self._encode(half, probe), axis=1)
         self.agreement = float(np.min(agreement))
@@ -250,6 +253,8 @@ class SentenceTransformerEmbedder:
                     bar.update(len(batch))
         if bar is not None:
             bar.close()
+        if len(batches) > 1:
+            release()  # the batches' activations: freed, but kept by the heap unless handed back
         return out
 
 

@@ -33,6 +33,7 @@ from rag.index.sentences import SentenceKey, SentenceTable
 from rag.index.texts import TextStore
 from rag.index.vectors import EXACT_MAX, FaissStore, VectorStore
 from rag.ingest.corpus import fingerprint
+from rag.ingest.lazy import ids_of, subset
 from rag.records import Document, Passage
 from rag.text.chunk import ChunkSettings, chunk_document
 
@@ -138,16 +139,19 @@ class Index:
         self.check_model(embedder)
         t0 = time.perf_counter()
         old = self.fingerprints()
-        added, changed, fresh = [], [], []
-        for doc in upserts:
+        # Positions, not documents: a lazy corpus (`rag.ingest.lazy`) is read again when its batch is reached.
+        docs = upserts if isinstance(upserts, Sequence) else list(upserts)
+        added, changed, positions = [], [], []
+        for i, doc in enumerate(docs):
             if doc.id not in old:
                 added.append(doc.id)
             elif old[doc.id] != fingerprint(doc):
                 changed.append(doc.id)
             else:
                 continue
-            fresh.append(doc)
-        fresh_ids = {x.id for x in fresh}
+            positions.append(i)
+        fresh = subset(docs, positions)
+        fresh_ids = {*added, *changed}
         removed = [d for d in dict.fromkeys(removals) if d in self.documents and d not in fresh_ids]
         self._drop([*changed, *removed])
         n_pass, n_sent = self._add(fresh, embedder, progress=progress, batch_texts=batch_texts, on_batch=on_batch)
@@ -169,7 +173,7 @@ class Index:
     ) -> UpdateReport:
         """Make the index hold exactly `documents`: add, change and remove as needed (batches and `on_batch` as
         in `update`)."""
-        keep = {d.id for d in documents}
+        keep = set(ids_of(documents))
         return self.update(documents, [d for d in self.documents if d not in keep], embedder=embedder,
                            progress=progress, batch_texts=batch_texts, on_batch=on_batch)
 

@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,8 @@ from typing import Any
 from rag.errors import CorpusError, IngestError
 from rag.ingest.decode import clean_str, decode_text, normalise_newlines
 from rag.ingest.formats import MAX_DOC_CHARS, make_document, read_html, read_pdf, read_plain, title_from_text
+from rag.ingest.lazy import LazyDocuments, ids_of
+from rag.ingest.walk import SUFFIXES, is_benchmark_note, is_gold_file, walk
 from rag.records import Document
 
 __all__ = [
@@ -28,7 +30,6 @@ __all__ = [
     "read_jsonl_corpus", "text_fingerprint",
 ]
 
-SUFFIXES = {".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".jsonl"}
 # A PDF carries images and fonts, so its file may be large for little text.
 MAX_FILE_BYTES = 64 * 1024 * 1024
 # A text, Markdown or HTML article. 8 MiB is a thousand long articles: a file this size is a dump to split.
@@ -40,12 +41,12 @@ MAX_TEXT_BYTES = 8 * 1024 * 1024
 class IngestResult:
     """The documents read, and one `IngestError` per file (or corpus line) that could not be."""
 
-    documents: tuple[Document, ...]
+    documents: Sequence[Document]  # a tuple, or with `load_corpus(..., lazy=True)` a LazyDocuments
     failures: tuple[IngestError, ...]
 
     def unreadable(self) -> frozenset[str]:
         """Ids of files listed but not readable this time: an index keeps what it had of them."""
-        read = {d.id for d in self.documents}
+        read = set(ids_of(self.documents))
         return frozenset(f.path for f in self.failures if f.path not in read)
 
     def summary(self, *, limit: int = 3) -> str:
@@ -112,32 +113,56 @@ def read_jsonl_corpus(path: Path, *, strict: bool = False, name: str | None = No
     A bad line yields an IngestError naming `name` (default: the file name) and the line, or with `strict`
     raises it.
     """
-    for _, item in _jsonl_rows(path, name or path.name):
+    for _, _, item in _jsonl_rows(path, name or path.name):
         if strict and isinstance(item, IngestError):
             raise item
         yield item
 
 
-def _jsonl_rows(path: Path, name: str) -> Iterator[tuple[int, Document | IngestError]]:
-    """(line number, document or the line's IngestError) for each line of a corpus.jsonl; line 0 when the
-    file itself cannot be opened."""
+def _jsonl_rows(path: Path, name: str) -> Iterator[tuple[int, int, Document | IngestError]]:
+    """(line number, the line's byte offset, its document or IngestError) for each line of a corpus.jsonl;
+    line 0 when the file itself cannot be opened."""
     try:
         fh = path.open("rb")
     except OSError as exc:
-        yield 0, IngestError(name, _os_reason(exc))
+        yield 0, 0, IngestError(name, _os_reason(exc))
         return
     with fh:
+        offset = 0
         for lineno, raw in enumerate(fh, 1):
-            where = f"{name}:{lineno}"
-            try:
-                line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
-                if not line.strip():
-                    continue
-                yield lineno, _row_document(json.loads(line), where)
-            # JSONDecodeError and UnicodeDecodeError are ValueErrors; deeply nested JSON is a RecursionError.
-            except (ValueError, RecursionError) as exc:
-                reason = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else str(exc)
-                yield lineno, IngestError(where, reason)
+            item = _jsonl_line(raw, lineno, name)
+            if item is not None:
+                yield lineno, offset, item
+            offset += len(raw)
+
+
+def _jsonl_line(raw: bytes, lineno: int, name: str) -> Document | IngestError | None:
+    """The document of one line of a corpus.jsonl, its IngestError, or None for a blank line."""
+    where = f"{name}:{lineno}"
+    try:
+        line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
+        return _row_document(json.loads(line), where) if line.strip() else None
+    # JSONDecodeError and UnicodeDecodeError are ValueErrors; deeply nested JSON is a RecursionError.
+    except (ValueError, RecursionError) as exc:
+        return IngestError(where, "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else str(exc))
+
+
+def _read_again(path: Path, doc_id: str, line: int, offset: int) -> Document:
+    """A document `load_corpus(..., lazy=True)` found, read again (`rag.ingest.lazy.Reader`)."""
+    if line == 0:
+        return read_file(path, doc_id)
+    try:
+        with path.open("rb") as fh:
+            fh.seek(offset)
+            raw = fh.readline()
+    except OSError as exc:
+        raise IngestError(doc_id, _os_reason(exc)) from exc
+    item = _jsonl_line(raw, line, path.name)
+    if item is None:
+        raise IngestError(doc_id, f"line {line} of {path.name} is now blank")
+    if isinstance(item, IngestError):
+        raise item
+    return item
 
 
 def read_file(path: Path, doc_id: str) -> Document:
@@ -172,73 +197,26 @@ def read_file(path: Path, doc_id: str) -> Document:
     return read_plain(suffix, doc_id, data)
 
 
-def _is_gold_file(path: Path) -> bool:
-    """Whether a .jsonl file holds gold questions (id, question, answers, evidence), not documents."""
-    try:
-        with path.open("rb") as fh:
-            for raw in fh:
-                if raw.strip():
-                    row = json.loads(raw.decode("utf-8-sig"))
-                    return isinstance(row, dict) and "question" in row and "evidence" in row and "_id" not in row
-    except (OSError, ValueError):
-        pass
-    return False
-
-
-def _is_benchmark_note(path: Path) -> bool:
-    """Whether `path` is the SOURCE.md of a benchmark folder (corpus.jsonl, gold.jsonl and SOURCE.md, as
-    ../shared/GOLD_FORMAT.md lays out): where the data comes from, not an article of it."""
-    return path.name == "SOURCE.md" and (path.parent / "corpus.jsonl").is_file()
-
-
-def _walk(root: Path, failures: list[IngestError]) -> Iterator[Path]:
-    """Supported files under `root`, sorted, skipping hidden names. Linked folders are followed, but a folder
-    already read (a symlink loop, or two links to one folder) is skipped with a note: the scan always ends."""
-    seen: set[tuple[int, int]] = set()
-
-    def rel(p: str | os.PathLike[str]) -> str:
-        return Path(p).relative_to(root).as_posix() if Path(p) != root else root.name
-
-    def onerror(exc: OSError) -> None:
-        where = rel(exc.filename or root)
-        failures.append(IngestError(where, f"cannot list the folder ({exc.strerror or exc})"))
-
-    for folder, dirs, files in os.walk(root, followlinks=True, onerror=onerror):
-        try:
-            st = os.stat(folder)
-        except OSError as exc:
-            onerror(exc)
-            dirs[:] = []
-            continue
-        if (st.st_dev, st.st_ino) in seen:
-            real = os.path.realpath(folder)
-            failures.append(IngestError(rel(folder), f"links to a folder already read ({real}); skipped, so "
-                                                     "that nothing is read twice or in a loop"))
-            dirs[:] = []
-            continue
-        seen.add((st.st_dev, st.st_ino))
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in sorted(files):
-            if not name.startswith(".") and Path(name).suffix.lower() in SUFFIXES:
-                yield Path(folder) / name
-
-
-def load_corpus(paths: Iterable[str | os.PathLike[str]]) -> IngestResult:
+def load_corpus(paths: Iterable[str | os.PathLike[str]], *, lazy: bool = False) -> IngestResult:
     """Read every supported file under `paths` (files or folders). Ids are paths relative to the folder given.
 
     Article files with the same text are one document, known by its first name, the others listed in
     `extra["also_at"]`; rows of a corpus.jsonl keep their own ids even when texts repeat (gold files name
-    them).
+    them). With `lazy`, the documents are read and checked but not kept: `documents` is a
+    `rag.ingest.lazy.LazyDocuments` that reads each one again when it is reached, so that memory does not grow
+    with the corpus.
     Raises CorpusError when a path does not exist; every other problem is one IngestError in the result.
     """
     docs: list[Document] = []
+    found = LazyDocuments(_read_again)
     failures: list[IngestError] = []
     origin: dict[str, str] = {}  # document id -> where it was read (full path, and line of a corpus.jsonl)
-    by_text: dict[str, int] = {}  # text hash of an article file -> its position in docs
-    also: dict[int, list[str]] = {}
+    by_text: dict[str, str] = {}  # text hash of an article file -> the id it is known by
+    also: dict[str, list[str]] = {}
 
-    def add(doc: Document, where: str, from_file: bool) -> None:
-        key = text_fingerprint(doc.text) if from_file else ""
+    def add(doc: Document, path: Path, line: int = 0, offset: int = 0) -> None:
+        key = text_fingerprint(doc.text) if not line else ""
+        where = clean_str(f"{path}:{line}" if line else str(path))
         if key in by_text:
             also.setdefault(by_text[key], []).append(doc.id)
         elif doc.id in origin:
@@ -246,32 +224,42 @@ def load_corpus(paths: Iterable[str | os.PathLike[str]]) -> IngestResult:
                                                 f"{where} (left out); rename one of them"))
         else:
             origin[doc.id] = where
-            if from_file:
-                by_text[key] = len(docs)
-            docs.append(doc)
+            if not line:
+                by_text[key] = doc.id
+            if lazy:
+                found.append(doc.id, path, line=line, offset=offset)
+            else:
+                docs.append(doc)
 
+    for path, doc_id in _listed(paths, failures):
+        if path.suffix.lower() == ".jsonl":
+            for lineno, offset, item in _jsonl_rows(path, doc_id):
+                if isinstance(item, IngestError):
+                    failures.append(item)
+                else:
+                    add(item, path, lineno, offset)
+            continue
+        try:
+            add(read_file(path, doc_id), path)
+        except IngestError as exc:
+            failures.append(exc)
+    also_at = {d: tuple(sorted(names)) for d, names in also.items()}
+    if lazy:
+        return IngestResult(found.with_also_at(also_at), tuple(failures))
+    docs = [replace(d, extra={**d.extra, "also_at": also_at[d.id]}) if d.id in also_at else d for d in docs]
+    return IngestResult(tuple(docs), tuple(failures))
+
+
+def _listed(paths: Iterable[str | os.PathLike[str]], failures: list[IngestError]) -> Iterator[tuple[Path, str]]:
+    """(path, document id) of each corpus file under `paths`, less gold files and a benchmark's SOURCE.md."""
     for raw in paths:
         root = Path(raw)
         if not root.exists():
             raise CorpusError(f"corpus path not found: {root}")
         listed = [(root, root.name)] if not root.is_dir() else [
-            (p, p.relative_to(root).as_posix()) for p in _walk(root, failures)
+            (p, p.relative_to(root).as_posix()) for p in walk(root, failures)
         ]
         for path, rel in listed:
-            doc_id = clean_str(rel)
-            if path != root and (_is_benchmark_note(path) or (path.suffix.lower() == ".jsonl" and _is_gold_file(path))):
+            if path != root and (is_benchmark_note(path) or (path.suffix.lower() == ".jsonl" and is_gold_file(path))):
                 continue  # a gold file beside the articles it asks about, or a benchmark's SOURCE.md
-            if path.suffix.lower() == ".jsonl":
-                for lineno, item in _jsonl_rows(path, doc_id):
-                    if isinstance(item, IngestError):
-                        failures.append(item)
-                    else:
-                        add(item, clean_str(f"{path}:{lineno}"), from_file=False)
-                continue
-            try:
-                add(read_file(path, doc_id), clean_str(str(path)), from_file=True)
-            except IngestError as exc:
-                failures.append(exc)
-    for i, names in also.items():
-        docs[i] = replace(docs[i], extra={**docs[i].extra, "also_at": tuple(sorted(names))})
-    return IngestResult(tuple(docs), tuple(failures))
+            yield path, clean_str(rel)
