@@ -113,9 +113,7 @@ def _write_generation(index_dir: Path, check: Callable[[Path], object] | None) -
             yield tmp
             if not (tmp / MANIFEST).is_file():
                 raise RuntimeError("a generation was written without its manifest")
-            fsync_tree(tmp)
-            os.rename(tmp, gen)
-            _point(index_dir, name.encode("ascii") + b"\n")  # the atomic switch
+            publish(index_dir, tmp, name)  # the atomic switch
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     except OSError as exc:
@@ -150,10 +148,14 @@ def _point(index_dir: Path, data: bytes, *, name: str = CURRENT) -> None:
     _fsync_dir(index_dir)
 
 
-def point(index_dir: Path, name: str, target: str) -> None:
-    """Make the pointer file `name` of `index_dir` name the folder `target`, atomically and durably (a build's
-    checkpoints have their own pointer beside CURRENT: `rag.index.resume`)."""
-    _point(index_dir, target.encode("ascii") + b"\n", name=name)
+def publish(index_dir: Path, tmp: Path, name: str, *, pointer: str = CURRENT) -> None:
+    """Make `tmp`, a folder fully written, the folder `name` of `index_dir` and the one the pointer file
+    `pointer` names, atomically and durably: its files are synced before the rename and the switch, so that a
+    crash leaves the old pointer or a complete folder behind the new one. A build's checkpoints have their own
+    pointer beside CURRENT (`rag.index.resume`)."""
+    fsync_tree(tmp)
+    os.rename(tmp, index_dir / name)
+    _point(index_dir, name.encode("ascii") + b"\n", name=pointer)
 
 
 def _switch_back(index_dir: Path, previous: bytes | None) -> None:

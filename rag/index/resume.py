@@ -103,9 +103,7 @@ class Checkpoints:
         try:
             tmp.mkdir()
             files.write(tmp, contents, fields)
-            disk.fsync_tree(tmp)
-            os.rename(tmp, self.index_dir / name)
-            disk.point(self.index_dir, POINTER, name)
+            disk.publish(self.index_dir, tmp, name, pointer=POINTER)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         self._remove(keep=name)
