@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import datetime
 from array import array
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from rag.errors import IndexCorruptError
+from rag.index.bm25_scores import score_matrix
 from rag.records import Document, Hits
 from rag.text.terms import VERSION, terms
 
@@ -55,29 +56,19 @@ def field_text(doc: Document) -> str:
     return " ".join(words)
 
 
-class _TermIds:
-    """Each passage's term ids, as bm25s reads a tokenized corpus (`ids`, `vocab`): views into one array."""
-
-    def __init__(self, flat: array[int], ends: array[int], vocab: dict[str, int]) -> None:
-        self.ids = _Rows(flat, ends)
-        self.vocab = vocab
-
-
-class _Rows(Sequence[memoryview]):
-    def __init__(self, flat: array[int], ends: array[int]) -> None:
-        self._flat, self._ends = memoryview(flat), ends
-
-    def __len__(self) -> int:
-        return len(self._ends)
-
-    def __getitem__(self, i: int) -> memoryview:  # type: ignore[override]
-        return self._flat[self._ends[i - 1] if i else 0:self._ends[i]]
-
-    def __iter__(self) -> Iterator[memoryview]:
-        start = 0
-        for end in self._ends:
-            yield self._flat[start:end]
-            start = end
+def set_scores(retriever: Any, flat: array[int], ends: array[int], vocab: dict[str, int]) -> None:
+    """Give a bm25s `BM25` the index of passages given as term ids (`flat`; passage i's end at `ends[i]`) over
+    `vocab`: the state its `index()` leaves (the score matrix, the vocabulary with its empty token), with the
+    matrix built by `rag.index.bm25_scores` in a fraction of the memory."""
+    if (retriever.method, retriever.idf_method) != ("lucene", "lucene"):
+        raise ValueError(f"only bm25s's 'lucene' scoring is built here, not {retriever.method!r}")
+    retriever.scores = score_matrix(np.frombuffer(flat, np.int32), np.frombuffer(ends, np.int64), len(vocab),
+                                    k1=retriever.k1, b=retriever.b)
+    retriever.nonoccurrence_array = None  # "lucene" has none
+    if "" not in vocab:  # bm25s adds an empty token after the matrix is built, for queries of no known term
+        vocab[""] = max(vocab.values()) + 1
+    retriever.vocab_dict = vocab
+    retriever.unique_token_ids_set = set(vocab.values())
 
 
 class LexicalIndex:
@@ -104,7 +95,7 @@ class LexicalIndex:
             for text in texts:
                 flat.extend(vocab.setdefault(t, len(vocab)) for t in terms(text) or ["\x00"])
                 ends.append(len(flat))
-            retriever.index(_TermIds(flat, ends, vocab), show_progress=False)
+            set_scores(retriever, flat, ends, vocab)
         return index
 
     def __len__(self) -> int:
