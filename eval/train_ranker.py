@@ -118,8 +118,9 @@ FITTERS: dict[str, Callable[[Sequence[QuestionData]], Ranker]] = {
     "union+logistic": fit_logistic, "union+lightgbm": fit_lightgbm}
 # The bounded tie-break (rag.rank.model.ranked): a candidate inside the question's window goes ahead of one
 # outside it scoring less than the margin higher. Measured on these models' held-out scores at these margins
-# (lambdarank raw-score units), besides the default PREFER_MARGIN.
-MARGINS: dict[str, tuple[float, ...]] = {"lightgbm no-window": (0.1, 0.3, 1.0), "union+lightgbm": (0.1, 0.3, 1.0)}
+# (lambdarank raw-score units), besides 0 (exact ties only); the engine uses PREFER_MARGIN.
+MARGINS: dict[str, tuple[float, ...]] = {"lightgbm no-window": (0.1, 0.3, 1.0, 3.0),
+                                         "union+lightgbm": (0.1, 0.3, 1.0, 3.0)}
 
 
 def methods() -> list[str]:
@@ -156,7 +157,7 @@ def cross_validate(data: dict[str, list[QuestionData]]) -> tuple[Table, Table]:
             ranker = fit(train)
             for name, ds in data.items():
                 for i in np.flatnonzero(folds[name] == f):
-                    held[name][method][i] = model_ranking(ds[i], ranker)
+                    held[name][method][i] = model_ranking(ds[i], ranker, 0.0)  # the window only breaks ties
                     for x in MARGINS.get(method, ()):
                         held[name][f"{method} margin {x:g}"][i] = model_ranking(ds[i], ranker, x)
             print(f"  fold {f + 1}/{FOLDS} {method}: fitted on {len(train)} questions and scored in "
@@ -224,7 +225,7 @@ def settings(limit: int | None) -> dict[str, Any]:
                             "news-archive": "ISO week of date"},
             "data_sets": [label(n, a) for n, a in DATASETS],
             "lightgbm": {**LGBM_PARAMS, "rounds": LGBM_ROUNDS}, "logistic_l2": LOGISTIC_L2,
-            "prefer_logistic_margin": PREFER_LOGISTIC_MARGIN, "limit": limit}
+            "prefer_logistic_margin": PREFER_LOGISTIC_MARGIN, "prefer_margin": PREFER_MARGIN, "limit": limit}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -266,7 +267,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     timing = {name: latency(name, embedder, final, args.latency) for name in BENCHMARKS}
     print(f"rerank latency {timing}", flush=True)
     meta = {"model": chosen, "model_file": MODEL_FILE.name, "date": datetime.datetime.now().astimezone().isoformat(),
-            "data": seen, "features": list(names), "settings": settings(args.limit),
+            "data": seen, "final_features": args.features, "features": list(names), "settings": settings(args.limit),
             "held_out": table, "held_out_hit@5_by_fold": by_fold, "union_recall": recall,
             "never_loses": {m: never_loses(table, m) for m in ("rrf", *methods())},
             "latency_rerank_ms": timing, "final_fit_s": round(fit_s, 2),

@@ -33,8 +33,10 @@ CHECK_FILE = Path(__file__).with_name("model.check.json")
 CANDIDATE_DEPTH = 30  # candidates taken from each retriever; the model was fitted on this depth
 KINDS = ("logistic", "lightgbm")
 # A candidate inside the window of the question's own time words ("this week") goes ahead of one outside it that
-# the model scores less than this much higher; 0: only on an exact tie (eval/train_ranker.py measures the choice).
-PREFER_MARGIN = 0.0
+# the model scores less than this much higher (lambdarank raw-score units; 0: only on an exact tie). Chosen among
+# 0, 0.1, 0.3 and 1 on eval/train_ranker.py's held-out folds, where every one is within a few questions of the
+# others (docs/ranking.md).
+PREFER_MARGIN = 1.0
 
 
 class RankerError(RagError):
