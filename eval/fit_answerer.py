@@ -90,6 +90,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--seed-weight", type=float, default=5.0, help="weight of a seed question against a benchmark one")
     ap.add_argument("--keep-sentence-weights", type=Path, metavar="PARAMS",
                     help="refit only answerability and selection, keeping the sentence model of this params file")
+    ap.add_argument("--previous", type=Path, default=PARAMS_FILE,
+                    help="the params to compare with, and whose answerability weights the second variant keeps")
     ap.add_argument("--write", action="store_true", help=f"write {PARAMS_FILE.relative_to(ROOT)}")
     return ap.parse_args(argv)
 
@@ -136,36 +138,45 @@ def balanced(p: np.ndarray, kind: np.ndarray, t: float) -> float:
     return float(np.mean([np.mean((p[kind == i] >= t) == (i < 2)) for i in range(4) if (kind == i).any()]))
 
 
-def _fit(QX: np.ndarray, kind: np.ndarray, *, min_declined_near: float) -> tuple[np.ndarray, float]:
-    """The answerability weights (the four groups weighing alike) and the threshold: the best balanced accuracy
-    among those that decline at least `min_declined_near` of the seed near misses (CI's floor is 0.75)."""
+def _fit(QX: np.ndarray, kind: np.ndarray, *, min_declined_near: float,
+         weights: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+    """The answerability weights (the four groups weighing alike; `weights` when given, kept as they are) and the
+    threshold: the best balanced accuracy among those that decline at least `min_declined_near` of the seed near
+    misses (CI's floor is 0.75)."""
     sizes = np.bincount(kind, minlength=4)
     w = 0.25 / np.maximum(sizes[kind], 1)
-    beta = fit_logistic(QX, kind < 2, w * len(w) / w.sum(), ABSTAIN_FEATURES)
+    beta = weights if weights is not None else fit_logistic(QX, kind < 2, w * len(w) / w.sum(), ABSTAIN_FEATURES)
     p = 1 / (1 + np.exp(-(QX @ beta)))
     grid = np.linspace(0.05, 0.95, 181)
     allowed = [t for t in grid if np.mean(p[kind == 2] < t) >= min_declined_near] or list(grid)
     return beta, float(max(allowed, key=lambda t: balanced(p, kind, t)))
 
 
-def fit_abstention(g: Groups, index_of: dict[str, Index], *, min_declined_near: float) -> Abstention:
+def fit_abstention(g: Groups, index_of: dict[str, Index], *, min_declined_near: float,
+                   weights: np.ndarray | None = None) -> Abstention:
     """Answerability: a question-level model, answerable vs not, and its threshold, fitted on every row; and
     the same fit fold by fold (5 folds by group, `Row.group`), each fold's rows scored by the model and threshold
-    fitted without it: the held-out shares answered and declined."""
+    fitted without it: the held-out shares answered and declined. With `weights`, only the threshold is fitted."""
     rows, kind = _kinds(g)
     QX = np.stack([abstain_features(r.cands, r.question.question, index=index_of[r.dataset]) for r in rows])
-    beta, threshold = _fit(QX, kind, min_declined_near=min_declined_near)
+    beta, threshold = _fit(QX, kind, min_declined_near=min_declined_near, weights=weights)
     p = 1 / (1 + np.exp(-(QX @ beta)))
     fold = assign_folds([r.group for r in rows], FOLDS)
     answered = np.zeros(len(rows), bool)  # held out: by the model and threshold fitted without the row's fold
     for f in range(FOLDS):
         test = fold == f
-        b, t = _fit(QX[~test], kind[~test], min_declined_near=min_declined_near)
+        b, t = _fit(QX[~test], kind[~test], min_declined_near=min_declined_near, weights=weights)
         answered[test] = 1 / (1 + np.exp(-(QX[test] @ b))) >= t
     held_answered = dict(zip(map(id, rows), answered.tolist(), strict=True))
     held = right_calls(g, lambda r: held_answered[id(r)])
     conf = {id(r): float(x) for r, x in zip(rows, p, strict=True)}
     return Abstention(beta, threshold, conf, balanced(p, kind, threshold), held)
+
+
+def held_out_balanced(ab: Abstention) -> float:
+    """The mean of the four groups' held-out rates of the right call."""
+    return round(float(np.mean([ab.held_out[k] for k in ("answered_seed", "answered_benchmarks", "declined_near",
+                                                           "declined_off_corpus")])), 4)
 
 
 def right_calls(g: Groups, answers: Callable[[Row], bool]) -> dict[str, float]:
@@ -180,9 +191,8 @@ def right_calls(g: Groups, answers: Callable[[Row], bool]) -> dict[str, float]:
     return out
 
 
-def _previous(index_of: dict[str, Index]) -> Callable[[Row], bool]:
-    """Whether the committed answerability (rag/answer_params.json before this fit) answers a row."""
-    before = load_params(PARAMS_FILE)
+def _previous(index_of: dict[str, Index], before: AnswerParams) -> Callable[[Row], bool]:
+    """Whether the previous answerability (`--previous`) answers a row."""
 
     def answers(r: Row) -> bool:
         return answerability(r.cands, r.question.question, index=index_of[r.dataset], params=before) >= before.threshold
@@ -220,7 +230,14 @@ def main(argv: list[str] | None = None) -> int:
     near = [r for r in neg if r.dataset == "seed" and r.question.id.startswith("seed-")]
     g = Groups(own=[r for r in ans if r.dataset == "seed"], bench=[r for r in ans if r.dataset != "seed"],
                near=near, far=[r for r in neg if r not in near])
-    ab = fit_abstention(g, index_of, min_declined_near=args.min_declined_near)
+    previous = load_params(args.previous)
+    # Two ways to refit, judged by their held-out balanced accuracy: a new model with its threshold, or the previous
+    # model's weights with only the threshold refitted.
+    variants = {"refit": fit_abstention(g, index_of, min_declined_near=args.min_declined_near),
+                "previous weights, threshold refitted": fit_abstention(
+                    g, index_of, min_declined_near=args.min_declined_near, weights=np.array(previous.abstain_weights))}
+    chosen = max(variants, key=lambda v: held_out_balanced(variants[v]))
+    ab = variants[chosen]
     fitted = AnswerParams(weights=tuple(float(x) for x in weights), threshold=ab.threshold,
                           abstain_weights=tuple(float(x) for x in ab.weights))
     params, figures = tune_selection(rows, fitted, index_of)
@@ -240,7 +257,11 @@ def main(argv: list[str] | None = None) -> int:
             "answer": {k: round(v, 4) for k, v in figures.items()},
             "in_sample": right_calls(g, lambda r: ab.conf[id(r)] >= ab.threshold),
             "held_out_5_folds_by_group": ab.held_out,
-            "previous_params_on_these_rows": right_calls(g, _previous(index_of)),
+            "previous_params_on_these_rows": right_calls(g, _previous(index_of, previous)),
+            "previous_params": str(args.previous),
+            "variants": {v: {"threshold": round(x.threshold, 4), "held_out_balanced": held_out_balanced(x),
+                             "held_out": x.held_out} for v, x in variants.items()},
+            "chosen": chosen,
         },
     }
     print(json.dumps(report, indent=1))
