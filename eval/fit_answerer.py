@@ -1,13 +1,17 @@
 """Fit the extractive answerer's sentence weights and abstention threshold on gold data.
 
-    python -m eval.fit_answerer [--sample 400] [--seed 0] [--write]
+    python -m eval.fit_answerer [--sample 400] [--seed 0] [--keep-sentence-weights PARAMS] [--write]
 
 Sentence model: logistic regression over `rag.extractive.FEATURES`, label = the sentence overlaps gold evidence.
 Abstention: the threshold on the best sentence's probability that maximises balanced accuracy between
 answerable questions (answered) and unanswerable ones (declined). Unanswerable questions are the seed gold
 set's own (near misses on the article's topic) plus questions of one benchmark asked against another corpus.
-Then the rule for adding further sentences (ratio to the best, at most N) is chosen for containment plus
-citation precision. With --write, the result goes to rag/answer_params.json with the figures it was fitted on.
+Answerable benchmark questions are sampled from squad-dev, news-rtqa and news-archive, the dated ones searched as
+of their date as `rag eval` asks them (eval.answer_data). The answerability model and its threshold are also
+fitted fold by fold (5 folds by group: squad-dev by article, the news benchmarks by ISO week, the seed set by
+question), and the held-out shares answered and declined per data set are what is reported. Then the rule for
+adding further sentences (ratio to the best, at most N) is chosen for containment plus citation precision. With
+--write, the result goes to rag/answer_params.json with the figures it was fitted on.
 """
 
 from __future__ import annotations
@@ -15,63 +19,31 @@ from __future__ import annotations
 import argparse
 import json
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from rag.collection import build_index
 from rag.embed.model import SentenceTransformerEmbedder
 from rag.extractive import (
     ABSTAIN_FEATURES,
-    DEFAULT_PARAMS,
     FEATURES,
     PARAMS_FILE,
     AnswerParams,
-    Candidate,
     abstain_features,
     answerability,
-    candidates,
     load_params,
     select,
 )
 from rag.index.index import Index
-from rag.retrieve import retrieve
 
-from .gold import GoldQuestion, load_gold, normalize_answer, overlaps
+from .answer_data import ROOT, Row, _label, collect_rows, load_sets
+from .gold import normalize_answer
 from .logistic import fit_logistic
+from .ranker_data import assign_folds
 
-ROOT = Path(__file__).resolve().parents[1]
-BENCH = ROOT.parent / "shared" / "benchmarks"
-CACHE = ROOT / "eval" / "out" / "fit-cache"
-
-
-@dataclass
-class Row:
-    dataset: str
-    question: GoldQuestion
-    cands: list[Candidate]
-    labels: np.ndarray  # per candidate: hits gold evidence
-
-
-def _label(c: Candidate, q: GoldQuestion, text: str) -> bool:
-    return any(overlaps(c.doc_id, c.start, c.end, ev, text, q.answers) for ev in q.evidence)
-
-
-def collect(name: str, index: Index, questions: list[GoldQuestion], embedder: SentenceTransformerEmbedder,
-            *, k: int, unanswerable: bool = False) -> list[Row]:
-    vecs = embedder.embed([q.question for q in questions])
-    rows = []
-    for q, v in zip(questions, vecs, strict=True):
-        passages = retrieve(index, q.question, v, k=k)
-        cands = candidates(index, q.question, v, passages, params=DEFAULT_PARAMS)
-        docs = index.documents
-        labels = np.array([False if unanswerable else _label(c, q, docs[c.doc_id].text[c.start:c.end])
-                           for c in cands], dtype=bool)
-        if unanswerable:
-            q = replace(q, answers=(), evidence=())
-        rows.append(Row(name, q, cands, labels))
-    return rows
+FOLDS = 5
 
 
 def probabilities(rows: list[Row], weights: np.ndarray) -> None:
@@ -118,40 +90,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--seed-weight", type=float, default=5.0, help="weight of a seed question against a benchmark one")
     ap.add_argument("--keep-sentence-weights", type=Path, metavar="PARAMS",
                     help="refit only answerability and selection, keeping the sentence model of this params file")
+    ap.add_argument("--previous", type=Path, default=PARAMS_FILE,
+                    help="the params to compare with, and whose answerability weights the second variant keeps")
     ap.add_argument("--write", action="store_true", help=f"write {PARAMS_FILE.relative_to(ROOT)}")
     return ap.parse_args(argv)
-
-
-def load_sets(embedder: SentenceTransformerEmbedder) -> tuple[dict[str, Index], dict[str, list[GoldQuestion]]]:
-    """Each data set's index (built into the fit cache when missing) and its gold questions."""
-    sets = {
-        "seed": (ROOT / "seeds", ROOT / "eval" / "gold" / "seed.jsonl"),
-        "squad-dev": (BENCH / "squad-dev" / "corpus.jsonl", BENCH / "squad-dev" / "gold.jsonl"),
-        "news-rtqa": (BENCH / "news-rtqa" / "corpus.jsonl", BENCH / "news-rtqa" / "gold.jsonl"),
-    }
-    index_of: dict[str, Index] = {}
-    gold: dict[str, list[GoldQuestion]] = {}
-    for name, (corpus, gold_path) in sets.items():
-        print(f"[{name}] index ...", flush=True)
-        build_index(CACHE / name, [corpus], embedder=embedder, progress=True)
-        index_of[name] = Index.load(CACHE / name, verify=False)
-        gold[name] = load_gold(gold_path, index_of[name].documents)
-    return index_of, gold
-
-
-def collect_rows(index_of: dict[str, Index], gold: dict[str, list[GoldQuestion]],
-                 embedder: SentenceTransformerEmbedder, rng: random.Random, *, sample: int, k: int) -> list[Row]:
-    """The candidates of every sampled question: each set's own questions, then off-corpus ones."""
-    rows: list[Row] = []
-    for name, qs in gold.items():
-        picked = qs if name == "seed" else rng.sample(qs, min(sample, len(qs)))
-        rows += collect(name, index_of[name], picked, embedder, k=k)
-    # Off-corpus questions: a benchmark's questions asked of another corpus have no answer there.
-    cross = [("seed", "news-rtqa"), ("seed", "squad-dev"), ("news-rtqa", "squad-dev"), ("squad-dev", "news-rtqa")]
-    for target, source in cross:
-        qs = rng.sample(gold[source], min(sample // 4, len(gold[source])))
-        rows += collect(f"{target}", index_of[target], qs, embedder, k=k, unanswerable=True)
-    return rows
 
 
 def fit_sentences(ans: list[Row], neg: list[Row], *, seed_weight: float) -> np.ndarray:
@@ -182,42 +124,80 @@ class Abstention:
     threshold: float
     conf: dict[int, float]  # id(row) -> probability that the row's question is answerable
     balanced_accuracy: float
-    cv: dict[str, float]  # held-out shares answered / declined per group
+    held_out: dict[str, float]  # held-out shares answered (answerable) or declined (not), per variant and group
 
 
-def balanced(conf: dict[int, float], g: Groups, t: float) -> float:
+def _kinds(g: Groups) -> tuple[list[Row], np.ndarray]:
+    """Every row of the four groups, and its group's code: 0 own, 1 bench, 2 near, 3 far."""
+    rows = g.own + g.bench + g.near + g.far
+    return rows, np.repeat([0, 1, 2, 3], [len(g.own), len(g.bench), len(g.near), len(g.far)])
+
+
+def balanced(p: np.ndarray, kind: np.ndarray, t: float) -> float:
     """Mean of the four groups' rates of the right call (answer or decline) at threshold `t`."""
-    rates = [np.mean([conf[id(r)] >= t for r in g.own]), np.mean([conf[id(r)] >= t for r in g.bench]),
-             np.mean([conf[id(r)] < t for r in g.near]), np.mean([conf[id(r)] < t for r in g.far])]
-    return float(np.mean(rates))
+    return float(np.mean([np.mean((p[kind == i] >= t) == (i < 2)) for i in range(4) if (kind == i).any()]))
 
 
-def fit_abstention(g: Groups, index_of: dict[str, Index], *, min_declined_near: float, seed: int) -> Abstention:
-    """Answerability: a question-level model, answerable vs not, its threshold, and a 5-fold held-out check."""
-    qrows = g.own + g.bench + g.near + g.far
-    sizes = [len(g.own), len(g.bench), len(g.near), len(g.far)]
-    QX = np.stack([abstain_features(r.cands, r.question.question, index=index_of[r.dataset]) for r in qrows])
-    qy = np.array([r.question.answerable for r in qrows])
-    qw = np.concatenate([np.full(n, 0.25 / max(n, 1)) for n in sizes])
-    abstain_weights = fit_logistic(QX, qy, qw * len(qw), ABSTAIN_FEATURES)
-    conf = {id(r): float(1 / (1 + np.exp(-(x @ abstain_weights)))) for r, x in zip(qrows, QX, strict=True)}
+def _fit(QX: np.ndarray, kind: np.ndarray, *, min_declined_near: float,
+         weights: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+    """The answerability weights (the four groups weighing alike; `weights` when given, kept as they are) and the
+    threshold: the best balanced accuracy among those that decline at least `min_declined_near` of the seed near
+    misses (CI's floor is 0.75)."""
+    sizes = np.bincount(kind, minlength=4)
+    w = 0.25 / np.maximum(sizes[kind], 1)
+    beta = weights if weights is not None else fit_logistic(QX, kind < 2, w * len(w) / w.sum(), ABSTAIN_FEATURES)
+    p = 1 / (1 + np.exp(-(QX @ beta)))
     grid = np.linspace(0.05, 0.95, 181)
-    # The seed near misses must be declined at least this often (CI's floor is 0.75); within that, the best
-    # balanced accuracy.
-    allowed = [t for t in grid if np.mean([conf[id(r)] < t for r in g.near]) >= min_declined_near] or list(grid)
-    threshold = float(max(allowed, key=lambda t: balanced(conf, g, t)))
-    # Held-out estimate: each question's answerability from a model fitted without its fold (5 folds).
-    from sklearn.model_selection import StratifiedKFold
+    allowed = [t for t in grid if np.mean(p[kind == 2] < t) >= min_declined_near] or list(grid)
+    return beta, float(max(allowed, key=lambda t: balanced(p, kind, t)))
 
-    groups = np.repeat([0, 0, 1, 2], sizes) * 10 + np.repeat([0, 1, 0, 0], sizes)  # strata: own/bench/near/far
-    held = np.zeros(len(qrows))
-    for train, test in StratifiedKFold(5, shuffle=True, random_state=seed).split(QX, groups):
-        beta = fit_logistic(QX[train], qy[train], qw[train] * len(train) / qw[train].sum(), ABSTAIN_FEATURES)
-        held[test] = 1 / (1 + np.exp(-(QX[test] @ beta)))
-    cv = {name: round(float(np.mean((held[groups == gi] >= threshold) == (gi < 10))), 4)
-          for gi, name in ((0, "answered_seed"), (1, "answered_benchmarks"), (10, "declined_near"),
-                           (20, "declined_off_corpus"))}
-    return Abstention(abstain_weights, threshold, conf, balanced(conf, g, threshold), cv)
+
+def fit_abstention(g: Groups, index_of: dict[str, Index], *, min_declined_near: float,
+                   weights: np.ndarray | None = None) -> Abstention:
+    """Answerability: a question-level model, answerable vs not, and its threshold, fitted on every row; and
+    the same fit fold by fold (5 folds by group, `Row.group`), each fold's rows scored by the model and threshold
+    fitted without it: the held-out shares answered and declined. With `weights`, only the threshold is fitted."""
+    rows, kind = _kinds(g)
+    QX = np.stack([abstain_features(r.cands, r.question.question, index=index_of[r.dataset]) for r in rows])
+    beta, threshold = _fit(QX, kind, min_declined_near=min_declined_near, weights=weights)
+    p = 1 / (1 + np.exp(-(QX @ beta)))
+    fold = assign_folds([r.group for r in rows], FOLDS)
+    answered = np.zeros(len(rows), bool)  # held out: by the model and threshold fitted without the row's fold
+    for f in range(FOLDS):
+        test = fold == f
+        b, t = _fit(QX[~test], kind[~test], min_declined_near=min_declined_near, weights=weights)
+        answered[test] = 1 / (1 + np.exp(-(QX[test] @ b))) >= t
+    held_answered = dict(zip(map(id, rows), answered.tolist(), strict=True))
+    held = right_calls(g, lambda r: held_answered[id(r)])
+    conf = {id(r): float(x) for r, x in zip(rows, p, strict=True)}
+    return Abstention(beta, threshold, conf, balanced(p, kind, threshold), held)
+
+
+def held_out_balanced(ab: Abstention) -> float:
+    """The mean of the four groups' held-out rates of the right call."""
+    return round(float(np.mean([ab.held_out[k] for k in ("answered_seed", "answered_benchmarks", "declined_near",
+                                                           "declined_off_corpus")])), 4)
+
+
+def right_calls(g: Groups, answers: Callable[[Row], bool]) -> dict[str, float]:
+    """The share of right calls (answered when answerable, declined when not) per variant and group, when
+    `answers` says which rows are answered."""
+    rows, kind = _kinds(g)
+    right = np.array([answers(r) == (k < 2) for r, k in zip(rows, kind, strict=True)])
+    labels = [("seed near misses" if k == 2 else r.variant) for r, k in zip(rows, kind, strict=True)]
+    out = {name: round(float(np.mean(right[[x == name for x in labels]])), 4) for name in dict.fromkeys(labels)}
+    out.update({name: round(float(np.mean(right[kind == i])), 4) for i, name in enumerate(
+        ("answered_seed", "answered_benchmarks", "declined_near", "declined_off_corpus"))})
+    return out
+
+
+def _previous(index_of: dict[str, Index], before: AnswerParams) -> Callable[[Row], bool]:
+    """Whether the previous answerability (`--previous`) answers a row."""
+
+    def answers(r: Row) -> bool:
+        return answerability(r.cands, r.question.question, index=index_of[r.dataset], params=before) >= before.threshold
+
+    return answers
 
 
 def tune_selection(rows: list[Row], params: AnswerParams, index_of: dict[str, Index]
@@ -250,7 +230,14 @@ def main(argv: list[str] | None = None) -> int:
     near = [r for r in neg if r.dataset == "seed" and r.question.id.startswith("seed-")]
     g = Groups(own=[r for r in ans if r.dataset == "seed"], bench=[r for r in ans if r.dataset != "seed"],
                near=near, far=[r for r in neg if r not in near])
-    ab = fit_abstention(g, index_of, min_declined_near=args.min_declined_near, seed=args.seed)
+    previous = load_params(args.previous)
+    # Two ways to refit, judged by their held-out balanced accuracy: a new model with its threshold, or the previous
+    # model's weights with only the threshold refitted.
+    variants = {"refit": fit_abstention(g, index_of, min_declined_near=args.min_declined_near),
+                "previous weights, threshold refitted": fit_abstention(
+                    g, index_of, min_declined_near=args.min_declined_near, weights=np.array(previous.abstain_weights))}
+    chosen = max(variants, key=lambda v: held_out_balanced(variants[v]))
+    ab = variants[chosen]
     fitted = AnswerParams(weights=tuple(float(x) for x in weights), threshold=ab.threshold,
                           abstain_weights=tuple(float(x) for x in ab.weights))
     params, figures = tune_selection(rows, fitted, index_of)
@@ -263,15 +250,18 @@ def main(argv: list[str] | None = None) -> int:
         "fitted_on": {
             "questions": {"answerable": len(ans), "unanswerable_near": len(g.near),
                           "unanswerable_off_corpus": len(g.far)},
+            "per_variant": {v: sum(r.variant == v for r in ans + neg) for v in dict.fromkeys(r.variant for r in rows)},
             "sample": args.sample, "seed": args.seed, "k": args.k,
             "sentence_weights_kept_from": str(args.keep_sentence_weights) if args.keep_sentence_weights else None,
             "balanced_accuracy": round(ab.balanced_accuracy, 4),
             "answer": {k: round(v, 4) for k, v in figures.items()},
-            "answered_seed": round(float(np.mean([ab.conf[id(r)] >= ab.threshold for r in g.own])), 4),
-            "answered_benchmarks": round(float(np.mean([ab.conf[id(r)] >= ab.threshold for r in g.bench])), 4),
-            "declined_near": round(float(np.mean([ab.conf[id(r)] < ab.threshold for r in g.near])), 4),
-            "declined_off_corpus": round(float(np.mean([ab.conf[id(r)] < ab.threshold for r in g.far])), 4),
-            "cross_validated_5_fold": ab.cv,
+            "in_sample": right_calls(g, lambda r: ab.conf[id(r)] >= ab.threshold),
+            "held_out_5_folds_by_group": ab.held_out,
+            "previous_params_on_these_rows": right_calls(g, _previous(index_of, previous)),
+            "previous_params": str(args.previous),
+            "variants": {v: {"threshold": round(x.threshold, 4), "held_out_balanced": held_out_balanced(x),
+                             "held_out": x.held_out} for v, x in variants.items()},
+            "chosen": chosen,
         },
     }
     print(json.dumps(report, indent=1))

@@ -4,9 +4,10 @@ first-stage lists as hybrid search makes them, the features of the union of thei
 A candidate is labelled relevant when it overlaps gold evidence by the harness's own test
 (`eval.metrics.hits_evidence`). Questions are grouped for cross-validation: squad-dev by the article of their
 evidence, the dated news benchmarks by the ISO week of their `date`. A dated benchmark is collected twice: as the
-engine searches it with `as_of` = the question's date (its window, `rag.window.resolve`, applied inside both
-searches through `rag.retrieve.limits`, and the date passed to the features) and without (`as_of=False`: the
-whole index, time features neutral), so that one model learns both. Collected data is cached under
+engine searches it with `as_of` = the question's date (`rag.retrieve.windows`: nothing dated after it, applied
+inside both searches through `rag.retrieve.limits`; the date passed to the features, and the window of the
+question's own time words, which the features measure and nothing filters by) and without (`as_of=False`: the
+whole index, time and window features neutral), so that one model learns both. Collected data is cached under
 eval/out/ranker-cache, keyed by the benchmark files, the harness's index key, the variant and the source of the
 code that computes the features and the windows.
 """
@@ -38,8 +39,7 @@ from rag.ingest.corpus import load_corpus
 from rag.rank.features import FeatureMatrix, features, union
 from rag.rank.model import CANDIDATE_DEPTH
 from rag.records import Hits, Span
-from rag.retrieve import dense_hits, lexical_hits, limits
-from rag.window import resolve
+from rag.retrieve import dense_hits, lexical_hits, limits, windows
 
 from . import cache
 from .gold import GoldQuestion, load_gold
@@ -129,18 +129,19 @@ def collect(
     name: str, index: Index, questions: list[GoldQuestion], embedder: Embedder, *, as_of: bool = False
 ) -> list[QuestionData]:
     """First-stage lists, union features and labels of every answerable question; with `as_of`, searched as the
-    engine searches a question asked on its `date` (`Engine._search`: the window `resolve` reads from the
-    question and that date, inside both searches, and the date as the features' reference)."""
+    engine searches a question asked on its `date` (`Engine._search`: `windows` of the question and that date,
+    the searched one inside both searches, the date as the features' reference, the preferred one to them)."""
     questions = [q for q in questions if q.answerable]
     vectors = embedder.embed([q.question for q in questions])
     out = []
     for q, v in zip(questions, vectors, strict=True):
         day = question_date(q) if as_of else None
-        allowed, _ = limits(index, resolve(q.question, as_of=day) if day else None)
+        searched, prefer = windows(q.question, as_of=day) if day else (None, None)
+        allowed, _ = limits(index, searched)
         dense = dense_hits(index, v, FIRST_STAGE_DEPTH, allowed=allowed)
         lexical = lexical_hits(index, q.question, FIRST_STAGE_DEPTH, allowed=allowed)
         cands = union(dense, lexical, depth=CANDIDATE_DEPTH)
-        fm = features(index, q.question, v, cands, reference=day)
+        fm = features(index, q.question, v, cands, reference=day, prefer=prefer)
         hit_ids = _hits(index, q, list(dict.fromkeys(dense.ids.tolist() + lexical.ids.tolist())))
         labels = np.array([pid in hit_ids for pid in cands.ids.tolist()], dtype=np.int32)
         out.append(QuestionData(name, q, group_of(name, q), dense, lexical, fm, labels, hit_ids, day))

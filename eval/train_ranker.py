@@ -32,10 +32,9 @@ import numpy as np
 
 from rag.embed.model import SentenceTransformerEmbedder
 from rag.errors import require
-from rag.rank.features import FEATURES, TIME_FEATURES
-from rag.rank.model import CANDIDATE_DEPTH, CHECK_FILE, META_FILE, MODEL_FILE, Ranker, rerank
-from rag.retrieve import RRF_K, dense_hits, fuse, lexical_hits, limits
-from rag.window import resolve
+from rag.rank.features import FEATURES, TIME_FEATURES, WINDOW_FEATURES
+from rag.rank.model import CANDIDATE_DEPTH, CHECK_FILE, META_FILE, MODEL_FILE, PREFER_MARGIN, Ranker, ranked, rerank
+from rag.retrieve import RRF_K, dense_hits, fuse, lexical_hits, limits, windows
 
 from .ranker_data import DATED, FIRST_STAGE_DEPTH, QuestionData, assign_folds, load_data, open_benchmark, question_date
 from .ranker_figures import K, Table, figures, never_loses, print_table, union_recall
@@ -44,7 +43,9 @@ from .stats import percentile
 BENCHMARKS = ("squad-dev", "news-rtqa", "news-archive")
 # Each data set: a benchmark, searched with its questions' dates as as_of or not (a dated benchmark is both).
 DATASETS = tuple((name, as_of) for name in BENCHMARKS for as_of in ((False, True) if name in DATED else (False,)))
-BEFORE = tuple(n for n in FEATURES if n not in TIME_FEATURES)  # the features before the time ones
+NO_WINDOW = tuple(n for n in FEATURES if n not in WINDOW_FEATURES)  # time, not the question's own window
+BEFORE = tuple(n for n in NO_WINDOW if n not in TIME_FEATURES)  # the features before the time ones
+FINAL_FEATURES = {"all": FEATURES, "no-window": NO_WINDOW}  # --features: what the final model reads
 FOLDS = 5
 # Fixed before scoring any fold. Few leaves and many rows per leaf: about 20 features, thousands of questions.
 LGBM_PARAMS: dict[str, Any] = {
@@ -109,10 +110,22 @@ def fit_lightgbm(data: Sequence[QuestionData], *, names: tuple[str, ...] = FEATU
     return Ranker.from_booster(train_booster(data, names=names), names)
 
 
-# "before": the same data without the time features; the chosen final model is one of the last two.
+# "before": the same data without the time (and window) features; "no-window": with the time features but not the
+# question's own window (which then only breaks exact ties); the chosen final model is one of the last two.
 FITTERS: dict[str, Callable[[Sequence[QuestionData]], Ranker]] = {
     "logistic before": partial(fit_logistic, names=BEFORE), "lightgbm before": partial(fit_lightgbm, names=BEFORE),
+    "lightgbm no-window": partial(fit_lightgbm, names=NO_WINDOW),
     "union+logistic": fit_logistic, "union+lightgbm": fit_lightgbm}
+# The bounded tie-break (rag.rank.model.ranked): a candidate inside the question's window goes ahead of one
+# outside it scoring less than the margin higher. Measured on these models' held-out scores at these margins
+# (lambdarank raw-score units), besides 0 (exact ties only); the engine uses PREFER_MARGIN.
+MARGINS: dict[str, tuple[float, ...]] = {"lightgbm no-window": (0.1, 0.3, 1.0, 3.0),
+                                         "union+lightgbm": (0.1, 0.3, 1.0, 3.0)}
+
+
+def methods() -> list[str]:
+    """Every held-out method of a fitted model: each fitter, and each measured margin of those in MARGINS."""
+    return [*FITTERS, *(f"{m} margin {x:g}" for m, xs in MARGINS.items() for x in xs)]
 
 
 def first_stage_ranking(d: QuestionData, method: str) -> list[int]:
@@ -124,10 +137,11 @@ def first_stage_ranking(d: QuestionData, method: str) -> list[int]:
     return [pid for pid, _ in fuse([d.dense, d.lexical], k=K, rrf_k=RRF_K)]
 
 
-def model_ranking(d: QuestionData, ranker: Ranker) -> list[int]:
-    """The top K of the union by `ranker`, ties to the smaller id: the order rag.rank.model.rerank returns."""
-    scores = ranker.score(d.fm)
-    return [int(d.fm.ids[i]) for i in np.lexsort((d.fm.ids, -scores))[:K]]
+def model_ranking(d: QuestionData, ranker: Ranker, margin: float = PREFER_MARGIN) -> list[int]:
+    """The top K of the union by `ranker`, in the order rag.rank.model.rerank returns (`ranked`: inside the
+    question's window first on a tie, or within `margin`; then the smaller id)."""
+    order, _ = ranked(d.fm, ranker.score(d.fm), margin)
+    return [int(d.fm.ids[i]) for i in order[:K]]
 
 
 def cross_validate(data: dict[str, list[QuestionData]]) -> tuple[Table, Table]:
@@ -135,7 +149,7 @@ def cross_validate(data: dict[str, list[QuestionData]]) -> tuple[Table, Table]:
     f is scored by models fitted on the other folds."""
     folds = {name: assign_folds([d.group for d in ds], FOLDS) for name, ds in data.items()}
     held: dict[str, dict[str, list[list[int]]]] = {
-        name: {m: [[] for _ in ds] for m in FITTERS} for name, ds in data.items()}
+        name: {m: [[] for _ in ds] for m in methods()} for name, ds in data.items()}
     for f in range(FOLDS):
         train = [d for name, ds in data.items() for d, g in zip(ds, folds[name], strict=True) if g != f]
         for method, fit in FITTERS.items():
@@ -143,7 +157,9 @@ def cross_validate(data: dict[str, list[QuestionData]]) -> tuple[Table, Table]:
             ranker = fit(train)
             for name, ds in data.items():
                 for i in np.flatnonzero(folds[name] == f):
-                    held[name][method][i] = model_ranking(ds[i], ranker)
+                    held[name][method][i] = model_ranking(ds[i], ranker, 0.0)  # the window only breaks ties
+                    for x in MARGINS.get(method, ()):
+                        held[name][f"{method} margin {x:g}"][i] = model_ranking(ds[i], ranker, x)
             print(f"  fold {f + 1}/{FOLDS} {method}: fitted on {len(train)} questions and scored in "
                   f"{time.perf_counter() - t0:.1f} s", flush=True)
     table: Table = {}
@@ -172,7 +188,8 @@ def check_trees(data: Sequence[QuestionData], booster: Any, final: Ranker) -> di
     """The numpy trees against LightGBM's own predict on every training row (they must agree to 1e-6), and a
     sample of real rows with LightGBM's scores: written to CHECK_FILE, so that a test can check the committed
     trees without LightGBM."""
-    x = np.vstack([d.fm.values for d in data])
+    cols = [FEATURES.index(n) for n in final.names]
+    x = np.vstack([d.fm.values[:, cols] for d in data])
     ours = np.concatenate([final.score(d.fm) for d in data])
     theirs = booster.predict(x, num_threads=1)
     worst = float(np.abs(ours - theirs).max())
@@ -191,11 +208,12 @@ def latency(name: str, embedder: Any, ranker: Ranker, n: int) -> dict[str, float
     times = []
     for q, v in zip(questions, embedder.embed([q.question for q in questions]), strict=True):
         day = question_date(q) if name in DATED else None
-        allowed, _ = limits(index, resolve(q.question, as_of=day) if day else None)
+        searched, prefer = windows(q.question, as_of=day) if day else (None, None)
+        allowed, _ = limits(index, searched)
         dense = dense_hits(index, v, FIRST_STAGE_DEPTH, allowed=allowed)
         lexical = lexical_hits(index, q.question, FIRST_STAGE_DEPTH, allowed=allowed)
         t0 = time.perf_counter()
-        rerank(index, q.question, v, dense, lexical, ranker=ranker, k=K, reference=day)
+        rerank(index, q.question, v, dense, lexical, ranker=ranker, k=K, reference=day, prefer=prefer)
         times.append((time.perf_counter() - t0) * 1000)
     return {"questions": len(times), "p50_ms": round(percentile(times, 50) or 0.0, 3),
             "p95_ms": round(percentile(times, 95) or 0.0, 3)}
@@ -207,7 +225,7 @@ def settings(limit: int | None) -> dict[str, Any]:
                             "news-archive": "ISO week of date"},
             "data_sets": [label(n, a) for n, a in DATASETS],
             "lightgbm": {**LGBM_PARAMS, "rounds": LGBM_ROUNDS}, "logistic_l2": LOGISTIC_L2,
-            "prefer_logistic_margin": PREFER_LOGISTIC_MARGIN, "limit": limit}
+            "prefer_logistic_margin": PREFER_LOGISTIC_MARGIN, "prefer_margin": PREFER_MARGIN, "limit": limit}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -215,6 +233,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, default=None, help="first N questions of each benchmark (a quick run)")
     ap.add_argument("--latency", type=int, default=300, help="questions per benchmark timed for rerank latency")
     ap.add_argument("--write", action="store_true", help=f"write {MODEL_FILE.name} and {META_FILE.name}")
+    ap.add_argument("--features", choices=sorted(FINAL_FEATURES), default="all",
+                    help="what the final model reads: every feature, or all but the question's window ones")
     args = ap.parse_args(argv)
     require("lightgbm", extra="train")
     t_start = time.perf_counter()
@@ -231,11 +251,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     print_table(table, by_fold, {n: len(ds) for n, ds in data.items()}, folds=FOLDS)
     chosen = choose(table)
     print("\nnever loses to dense-only or lexical-only at Hit@1/5/10: "
-          + ", ".join(f"{m} {never_loses(table, m)}" for m in ("rrf", *FITTERS)))
+          + ", ".join(f"{m} {never_loses(table, m)}" for m in ("rrf", *methods())))
     every = [d for ds in data.values() for d in ds]
+    names = FINAL_FEATURES[args.features]
     t_fit = time.perf_counter()
-    booster = train_booster(every) if chosen == "union+lightgbm" else None
-    final = Ranker.from_booster(booster) if booster is not None else fit_logistic(every)
+    booster = train_booster(every, names=names) if chosen == "union+lightgbm" else None
+    final = Ranker.from_booster(booster, names) if booster is not None else fit_logistic(every, names=names)
     fit_s = time.perf_counter() - t_fit
     print(f"final model: {chosen}, fitted on every question in {fit_s:.1f} s", flush=True)
     check = check_trees(every, booster, final) if booster is not None else None
@@ -246,9 +267,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     timing = {name: latency(name, embedder, final, args.latency) for name in BENCHMARKS}
     print(f"rerank latency {timing}", flush=True)
     meta = {"model": chosen, "model_file": MODEL_FILE.name, "date": datetime.datetime.now().astimezone().isoformat(),
-            "data": seen, "features": list(FEATURES), "settings": settings(args.limit),
+            "data": seen, "final_features": args.features, "features": list(names), "settings": settings(args.limit),
             "held_out": table, "held_out_hit@5_by_fold": by_fold, "union_recall": recall,
-            "never_loses": {m: never_loses(table, m) for m in ("rrf", *FITTERS)},
+            "never_loses": {m: never_loses(table, m) for m in ("rrf", *methods())},
             "latency_rerank_ms": timing, "final_fit_s": round(fit_s, 2),
             "total_s": round(time.perf_counter() - t_start, 1), "trees_check": trees_check}
     if args.write:

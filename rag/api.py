@@ -92,10 +92,11 @@ def ask(
 
     News is dated. `as_of` (an ISO day "2024-06-14" or a `datetime.date`; default None, no bound) answers as
     of that day: no article dated later is searched, and the question's relative time ("this week", "last
-    month", "in March") is read against it into the window searched first (widened to all up to `as_of`
-    when nothing in it answers). `since`/`until` bound the dates searched; `sources` keeps only articles of
-    those outlets (any case). Undated articles are left out whenever a date bound applies. Both searches
-    apply these inside themselves, and `Answer.window` says what was searched. A question on the current
+    month", "in March") is read against it into a window the reranker prefers, never a filter: an older
+    article still answers when none inside it does. `since`/`until` bound the dates searched; `sources` keeps
+    only articles of those outlets (any case). Undated articles are left out only when a window has a start
+    (`since`). Both searches apply these hard limits inside themselves, and `Answer.window` says what was
+    searched and what was preferred. A question on the current
     state ("who is the current ...", "latest", "still") prefers the newest article and says of when it is
     true in `Answer.current_as_of`.
 

@@ -36,8 +36,8 @@ from rag.question import (
     check_request,
 )
 from rag.records import Answer, ScoredPassage, SearchWindow
-from rag.retrieve import limits, retrieve
-from rag.window import TimeWindow, resolve
+from rag.retrieve import limits, retrieve, windows
+from rag.window import TimeWindow
 
 # A question about the state of things now: among equally likely answers, the newest article's wins.
 _CURRENT = re.compile(r"\b(current(ly)?|now|latest|still|today's|as of now|at present|presently)\b", re.I)
@@ -59,6 +59,17 @@ class _Found(NamedTuple):
     cands: list[Candidate]
     confidence: float
     window: SearchWindow | None
+
+
+def _span(w: TimeWindow) -> str:
+    """"2024-06-07 to 2024-06-14", or the one day; the preferred window always has both ends."""
+    first, last = (d.isoformat() if d else "…" for d in (w.since, w.until))
+    return first if first == last else f"{first} to {last}"
+
+
+def _overlap(a: TimeWindow, b: TimeWindow) -> bool:
+    return ((a.until is None or b.since is None or b.since <= a.until)
+            and (b.until is None or a.since is None or a.since <= b.until))
 
 
 class Engine:
@@ -152,43 +163,48 @@ class Engine:
         return generative_answer(self.index, answer, gen, embedder=self.embedder, history=history)
 
     def _search(self, request: Request, query: str, qvec: np.ndarray) -> _Found:
-        """Retrieve and collect candidate sentences, inside the request's window and outlets. The window of
-        the question's own time words ("this week") is preferred; when nothing answers in it, the wider
-        as_of/since/until window is searched instead (never past as_of), and the answer records which."""
-        def run(window: TimeWindow | None, *, widened: bool = False) -> _Found:
-            allowed, where = limits(self.index, window, request.sources)
-            # the reranker's time features measure from the question's as_of (neutral without one)
-            passages = retrieve(self.index, query, qvec if request.mode != "lexical" else None, k=request.k,
-                                mode=request.mode, fusion=self.fusion, allowed=allowed, where=where,
-                                reference=request.as_of)
-            cands = candidates(self.index, query, qvec, passages, params=self.params)
-            confidence = answerability(cands, query, index=self.index, params=self.params)
-            return _Found(passages, cands, confidence, self._described(window, request, allowed, widened=widened))
+        """Retrieve and collect candidate sentences inside the request's hard limits: never an article dated
+        after `as_of`, inside any explicit `since`/`until`, of the chosen outlets. The window of the question's
+        own time words ("this week") is preferred by the reranker, never a filter (`rag.retrieve.windows`): an
+        older article still answers when nothing inside it does."""
+        searched, prefer = (windows(query, as_of=request.as_of, since=request.since, until=request.until)
+                            if request.filtered else (None, None))  # date-less, outlet-less: searched as before
+        allowed, where = limits(self.index, searched, request.sources)
+        # the reranker's time features measure from the question's as_of (neutral without one)
+        passages = retrieve(self.index, query, qvec if request.mode != "lexical" else None, k=request.k,
+                            mode=request.mode, fusion=self.fusion, allowed=allowed, where=where,
+                            reference=request.as_of, prefer=prefer)
+        cands = candidates(self.index, query, qvec, passages, params=self.params)
+        confidence = answerability(cands, query, index=self.index, params=self.params)
+        return _Found(passages, cands, confidence, self._described(searched, prefer, request, allowed))
 
-        if not request.filtered:
-            return run(None)  # a date-less, outlet-less question: searched exactly as before
-        window = resolve(query, as_of=request.as_of, since=request.since, until=request.until)
-        found = run(window)
-        if window.phrase is not None and not select(found.cands, confidence=found.confidence, params=self.params):
-            wide = resolve("", as_of=request.as_of, since=request.since, until=request.until)
-            return run(wide, widened=True)
-        return found
-
-    def _described(self, window: TimeWindow | None, request: Request, allowed: np.ndarray | None, *,
-                   widened: bool) -> SearchWindow | None:
-        if window is None:
+    def _described(self, searched: TimeWindow | None, prefer: TimeWindow | None, request: Request,
+                   allowed: np.ndarray | None) -> SearchWindow | None:
+        """What was searched (`since`/`until`: the hard bounds; `sources`) and what was preferred (`phrase`, and
+        the description's "preferring ..."): "articles up to 2024-06-14 from CNN, preferring 2024-06-07 to
+        2024-06-14 (“this week”)". `widened` stays False: nothing is searched twice any more."""
+        if searched is None:
             return None
-        note = None
+        notes = []
         if allowed is not None and not allowed.any():
-            bounded = window.since is not None  # only a window with a start leaves undated articles out
+            bounded = searched.since is not None  # only a window with a start leaves undated articles out
             outlets = f" from {', '.join(request.sources)}" if request.sources else ""
-            note = (f"no article{outlets} is dated inside it"
-                    + (" (undated articles are not searched when the window has a start)" if bounded else ""))
+            notes.append(f"no article{outlets} is dated inside it"
+                         + (" (undated articles are not searched when the window has a start)" if bounded else ""))
+        # the outlets inside the description: what was searched reads as one phrase, before what was preferred
+        description = searched.describe() + (f" from {', '.join(request.sources)}" if request.sources else "")
+        if prefer is not None:
+            weighed = request.mode == "hybrid" and self.fusion == "ranker" and self.index.lexical is not None
+            description += f", preferring {_span(prefer)} (“{prefer.phrase}”)"
+            if not weighed:
+                notes.append(f"only the reranker of hybrid search prefers “{prefer.phrase}”; this search did not")
+            elif not _overlap(searched, prefer):
+                notes.append(f"no article searched can fall in “{prefer.phrase}”")
         return SearchWindow(
-            since=window.since.isoformat() if window.since else None,
-            until=window.until.isoformat() if window.until else None,
-            phrase=window.phrase, description=window.describe(), widened=widened, sources=request.sources,
-            note=note)
+            since=searched.since.isoformat() if searched.since else None,
+            until=searched.until.isoformat() if searched.until else None,
+            phrase=prefer.phrase if prefer else None, description=description, sources=request.sources,
+            note="; ".join(notes) or None)
 
     def _rivals(self, cands: list[Candidate], chosen: list[Candidate]) -> list[Candidate]:
         """Sentences of other articles nearly as likely to answer as the best chosen one and about the same fact:

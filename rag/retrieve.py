@@ -17,7 +17,7 @@ from rag.index.where import Where, where_of
 from rag.question import DEFAULT_K, FUSIONS, MODES, Fusion, Mode
 from rag.rank.model import CANDIDATE_DEPTH, Ranker, default_ranker, rerank
 from rag.records import Hits, ScoredPassage
-from rag.window import TimeWindow
+from rag.window import TimeWindow, resolve
 
 RRF_K = 60  # Cormack et al. (2009): damps the head of each ranking so neither retriever dominates.
 
@@ -30,6 +30,20 @@ def limits(
     if window is None:
         return None, None
     return allowed_ids(table_of(index), window, sources), where_of(window, sources)
+
+
+def windows(
+    question: str, *, as_of: dt.date | None = None, since: dt.date | None = None, until: dt.date | None = None
+) -> tuple[TimeWindow, TimeWindow | None]:
+    """The window a question is searched in, and the one it prefers. Searched: never after `as_of`, inside any
+    explicit `since`/`until` (hard limits, applied inside both searches by `limits`). Preferred: the window of
+    the question's own time words ("this week", "in March") resolved against `as_of` (`rag.window.resolve`),
+    which the reranker weighs (`rag.rank.features.WINDOW_FEATURES`) but never filters by; None when the question
+    names no time or there is no `as_of` to read it against. The engine and the reranker's training data both
+    take their windows from here."""
+    searched = resolve("", as_of=as_of, since=since, until=until)
+    words = resolve(question, as_of=as_of) if as_of is not None else None
+    return searched, words if words is not None and words.phrase is not None else None
 
 
 def dense_hits(
@@ -73,6 +87,7 @@ def retrieve(
     allowed: np.ndarray | None = None,
     where: Where | None = None,
     reference: dt.date | None = None,
+    prefer: TimeWindow | None = None,
 ) -> list[ScoredPassage]:
     """The `k` best passages for `query`. Each retriever searches its top `depth` passages (default: 4k, at
     least 40).
@@ -85,7 +100,9 @@ def retrieve(
     `allowed` (a boolean array over passage ids, `rag.index.filters.allowed_ids`: a time window, outlets)
     restricts both searches from inside, so every list holds its best allowed passages; `where`
     (`rag.index.filters.where_of`) says the same for a store that filters by payload (Qdrant). `reference`: the
-    date the search is made as of (the question's `as_of`), which the reranker's time features measure from.
+    date the search is made as of (the question's `as_of`), which the reranker's time features measure from;
+    `prefer`: the window of the question's own time words (`windows`), which the reranker prefers. Only the
+    reranker weighs it: dense, lexical and RRF rankings do not.
 
     Every candidate is ranked, then near-copies of another document's better passage are folded into its
     `also_in` (`rag.copies.fold`), and the best `k` of what is left are returned.
@@ -107,7 +124,7 @@ def retrieve(
         cut = max(CANDIDATE_DEPTH, k)
         # every candidate is kept (the union of two top-`cut` lists): copies are folded before the cut to k
         best, _ = rerank(index, query, query_vector, dense, lexical, ranker=ranker or default_ranker(), k=2 * cut,
-                         depth=cut, reference=reference)
+                         depth=cut, reference=reference, prefer=prefer)
     else:
         best = fuse([h for h in (dense, lexical) if h is not None], k=2 * depth)
     return fold(_scored(index, best, dense_score, lex_score))[:k]

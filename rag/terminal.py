@@ -38,8 +38,7 @@ def format_answer(answer: Answer, *, documents: Mapping[str, Document] | None = 
         lines.insert(0, f"(searched for: {answer.query})")
     if answer.window is not None:
         w = answer.window
-        lines.insert(-1, f"(searched {w.description}" + (f" from {', '.join(w.sources)}" if w.sources else "")
-                     + ("; nothing in the question's own window answered" if w.widened else "") + ")")
+        lines.insert(-1, f"(searched {w.description}" + (f"; {w.note}" if w.note else "") + ")")
     if answer.current_as_of:
         lines.insert(-1, f"(as of {answer.current_as_of}, the newest article cited)")
     if answer.answerer == "generative":

@@ -123,18 +123,20 @@ def test_nothing_in_the_window_says_so(dated: tuple[Index, Engine]) -> None:
     assert "Searched articles of 2022-01-01 to 2023-01-01" in answer.text
 
 
-def test_relative_window_is_preferred_then_widened(dated: tuple[Index, Engine]) -> None:
+def test_relative_window_is_preferred_never_a_filter(dated: tuple[Index, Engine]) -> None:
     index, engine = dated
     inside = engine.ask("Did the mayor reopen the harbor bridge this week?", as_of="2024-06-10")
-    assert inside.window is not None and inside.window.phrase == "this week"
-    assert not inside.window.widened  # answered inside the question's own window: only its articles searched
-    week = TimeWindow(dt.date(2024, 6, 3), dt.date(2024, 6, 10))  # a year-only "2024" overlaps it too
-    assert inside.passages and all(week.contains(index.documents[p.passage.doc_id].date) for p in inside.passages)
-    # In the week before 2024-03-01 there is no article: the as_of window (everything up to it) is searched.
+    assert inside.window is not None and inside.window.phrase == "this week" and not inside.window.widened
+    assert (inside.window.since, inside.window.until) == (None, "2024-06-10")  # searched: only the as_of bound
+    assert inside.window.description.endswith("preferring 2024-06-03 to 2024-06-10 (“this week”)")
+    dates = [index.documents[p.passage.doc_id].date for p in inside.passages]
+    assert inside.passages and all(d is None or d <= "2024-06-10" for d in dates)
+    # In the week before 2024-03-01 there is no article: everything up to it is searched in one go, undated too.
     wide = engine.ask("What happened to the harbor bridge this week?", as_of="2024-03-01")
-    assert wide.window is not None and wide.window.widened and wide.window.since is None
-    assert wide.window.until == "2024-03-01"
-    assert wide.passages
+    assert wide.window is not None and wide.window.since is None and wide.window.until == "2024-03-01"
+    assert not wide.window.widened and wide.passages
+    early = {f"2024-01-{i + 10:02d}" for i in range(8)}
+    assert {index.documents[p.passage.doc_id].date for p in wide.passages} <= {None, "2024", *early}
 
 
 def test_current_state_prefers_the_newest_article(dated: tuple[Index, Engine]) -> None:

@@ -16,8 +16,9 @@ from rag.chat.render import answer_messages
 from rag.collection import Collection
 from rag.records import Answer, SearchWindow
 
-WINDOW = SearchWindow(since="2024-06-07", until="2024-06-14", phrase="this week",
-                      description="articles of 2024-06-07 to 2024-06-14 (“this week”)", sources=("CNN",))
+WINDOW = SearchWindow(since="2024-06-01", until="2024-06-14", phrase="this week", sources=("CNN",),
+                      description="articles of 2024-06-01 to 2024-06-14 from CNN, preferring 2024-06-07 to "
+                                  "2024-06-14 (“this week”)")
 
 
 def _answer(**kw: Any) -> Answer:
@@ -40,7 +41,8 @@ def test_cli_passes_dates_and_outlets_and_prints_the_window(monkeypatch: pytest.
     assert (seen["as_of"], seen["since"], seen["until"], seen["sources"]) == (
         "2024-06-14", "2024-06-01", "2024-06-14", ["CNN", "BBC"])
     out = capsys.readouterr().out
-    assert "(searched articles of 2024-06-07 to 2024-06-14 (“this week”) from CNN)" in out
+    assert ("(searched articles of 2024-06-01 to 2024-06-14 from CNN, preferring 2024-06-07 to 2024-06-14 (“this "
+            "week”))") in out
     assert "(as of 2024-06-13, the newest article cited)" in out
 
 
@@ -51,9 +53,10 @@ def test_cli_refuses_a_bad_day_by_name(index_dir: Path, capsys: pytest.CaptureFi
 
 def test_answer_json_and_chat_details_carry_the_window() -> None:
     answer = _answer()
-    assert answer.to_dict()["window"]["since"] == "2024-06-07"
+    assert answer.to_dict()["window"]["since"] == "2024-06-01"
     details = answer_messages(answer)[-1]["content"]
-    assert "Searched articles of 2024-06-07 to 2024-06-14" in details and "2024-06-13" in details
+    assert "Searched articles of 2024-06-01 to 2024-06-14 from CNN, preferring 2024-06-07 to 2024-06-14" in details
+    assert "2024-06-13" in details
 
 
 def test_date_filters_of_the_page() -> None:

@@ -15,7 +15,7 @@ from eval.gold import Evidence, GoldQuestion
 from eval.ranker_data import collect, group_of
 from rag.engine import Engine
 from rag.index.index import Index
-from rag.rank.features import FEATURES, NO_TIME, TIME_FEATURES, FeatureMatrix, features, union
+from rag.rank.features import FEATURES, NO_TIME, TIME_FEATURES, WINDOW_FEATURES, FeatureMatrix, features, union
 from rag.records import Document
 from rag.retrieve import dense_hits, lexical_hits
 
@@ -51,9 +51,11 @@ def _by_doc(index: Index, fm: FeatureMatrix, name: str) -> dict[str, float]:
 
 def test_without_a_reference_every_time_feature_is_neutral_and_the_rest_unchanged(index: Index) -> None:
     off, on = _matrix(index, None), _matrix(index, AS_OF)
-    assert FEATURES[-len(TIME_FEATURES):] == TIME_FEATURES
-    assert (off.values[:, -len(TIME_FEATURES):] == NO_TIME).all()
-    np.testing.assert_array_equal(off.values[:, :-len(TIME_FEATURES)], on.values[:, :-len(TIME_FEATURES)])
+    dated = [FEATURES.index(n) for n in (*TIME_FEATURES, *WINDOW_FEATURES)]
+    assert FEATURES[-len(dated):] == (*TIME_FEATURES, *WINDOW_FEATURES)
+    assert (off.values[:, dated] == NO_TIME).all()
+    assert (on.values[:, -len(WINDOW_FEATURES):] == NO_TIME).all()  # no window of the question's words given
+    np.testing.assert_array_equal(off.values[:, :-len(dated)], on.values[:, :-len(dated)])
 
 
 def test_time_features_measure_from_the_reference_date(index: Index) -> None:
@@ -71,8 +73,8 @@ def test_time_features_measure_from_the_reference_date(index: Index) -> None:
 def _spy(monkeypatch: pytest.MonkeyPatch) -> list[tuple[dt.date | None, FeatureMatrix]]:
     seen: list[tuple[dt.date | None, FeatureMatrix]] = []
 
-    def spy(*args: Any, reference: dt.date | None = None) -> FeatureMatrix:
-        fm = features(*args, reference=reference)
+    def spy(*args: Any, reference: dt.date | None = None, prefer: Any = None) -> FeatureMatrix:
+        fm = features(*args, reference=reference, prefer=prefer)
         seen.append((reference, fm))
         return fm
 
@@ -94,6 +96,9 @@ def test_the_engine_passes_as_of_and_training_computes_the_same_rows(index: Inde
         assert row.as_of == ref and row.group == group_of("news-archive", gold) == "2024-W24"
         np.testing.assert_array_equal(row.fm.ids, asked.ids)
         np.testing.assert_array_equal(row.fm.values, asked.values)
-    # "this week" as of June 14: the window the engine searches leaves out March and the later article
-    docs = {index.passages[int(pid)].doc_id for pid in seen[2][1].ids}
-    assert "d-0301" not in docs and "d-0620" not in docs and "d-0610" in docs
+    # "this week" as of June 14 is preferred, not searched alone: March is among the candidates (outside the
+    # window), the article after as_of is not; the rows the engine scored measured where each lies
+    fm = seen[2][1]
+    docs = {index.passages[int(pid)].doc_id for pid in fm.ids}
+    assert "d-0301" in docs and "d-0620" not in docs and "d-0610" in docs
+    assert _by_doc(index, fm, "in_window")["d-0610"] == 1.0 and _by_doc(index, fm, "in_window")["d-0301"] == 0.0

@@ -42,7 +42,7 @@ def test_committed_trees_score_as_lightgbm_did_when_they_were_written() -> None:
     if ranker.kind != "lightgbm":
         pytest.skip("the committed model is not a tree model")
     rows, expected = _committed_sample()
-    assert len(rows) >= 100 and rows.shape[1] == len(FEATURES)
+    assert len(rows) >= 100 and rows.shape[1] == len(ranker.names)
     assert ranker.trees is not None
     np.testing.assert_allclose(ranker.trees.predict(rows), expected, rtol=0, atol=TOLERANCE)
 
@@ -63,9 +63,10 @@ def _missing_types(dump: dict[str, Any]) -> set[str]:
 
 def test_numpy_trees_equal_lightgbm_predict_on_real_rows(real_rows: list[QuestionData]) -> None:
     pytest.importorskip("lightgbm")
-    booster = train_booster(real_rows, rounds=30)
-    ranker = Ranker.from_booster(booster)
-    x = np.vstack([d.fm.values for d in real_rows])
+    names = default_ranker().names  # the committed sample's columns: the features the committed model reads
+    booster = train_booster(real_rows, rounds=30, names=names)
+    ranker = Ranker.from_booster(booster, names)
+    x = np.vstack([d.fm.values[:, [FEATURES.index(n) for n in names]] for d in real_rows])
     committed, _ = _committed_sample()
     for rows in (x, committed):
         np.testing.assert_allclose(ranker.score_rows(rows), booster.predict(rows, num_threads=1), rtol=0,

@@ -101,13 +101,11 @@ def answer_messages(answer: Answer, *, text: str | None = None, mode: str = "hyb
 
 
 def _window_line(answer: Answer) -> str:
-    """"Searched articles of 2024-06-07 to 2024-06-14 from CNN." and why, when the window was widened."""
+    """"Searched articles up to 2024-06-14 from CNN, preferring 2024-06-07 to 2024-06-14 (“this week”).", and
+    what a reader should know about it (`SearchWindow.note`)."""
     w = answer.window
     assert w is not None
-    line = f"Searched {esc_line(w.description)}" + (f" from {esc_line(', '.join(w.sources))}" if w.sources else "")
-    if w.widened:
-        line += " (nothing in the question's own time window answered it)"
-    return line + (f"; {esc_line(w.note)}." if w.note else ".")
+    return f"Searched {esc_line(w.description)}" + (f"; {esc_line(w.note)}." if w.note else ".")
 
 
 def _answerer(answer: Answer) -> str:

@@ -5,8 +5,10 @@ two retrievers said about it (scores and ranks, scaled per question so that corp
 how much of the question it holds (rare terms weigh more), whether its title or byline match, whether it holds
 the kind of fact asked for, where it sits in its article and how long it is; and, when the search has a
 reference date (the question's `as_of`), how old its article is then and how much older than the newest
-candidate. Pure functions over the index: no model call, no torch; 2–3 ms for sixty candidates, most of it
-tokenising them.
+candidate; and, when the question speaks of a time of its own ("this week", "in March": the window
+`rag.window.resolve` reads, which the search prefers but never filters by), whether its article lies inside that
+window and how far outside. Pure functions over the index: no model call, no torch; 2–3 ms for sixty candidates,
+most of it tokenising them.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from rag.index.filters import table_of
 from rag.index.index import Index
 from rag.records import Hits
 from rag.text.terms import terms
+from rag.window import TimeWindow
 
 from .query import QueryTerms, type_match
 
@@ -34,6 +37,12 @@ TIME_FEATURES: tuple[str, ...] = (
     "undated",  # 1 when the article has no date, 0 when it has one; NO_TIME without a reference date
 )
 NO_TIME = -1.0  # every time feature's value without a reference date (and the day counts of an undated article)
+# The question's own time words ("this week"), resolved against its as_of into a window the search prefers: NO_TIME
+# for every candidate of a question without such words, and for an undated article.
+WINDOW_FEATURES: tuple[str, ...] = (
+    "in_window",  # 1 when the article's date overlaps the question's window, 0 when it lies outside
+    "window_gap_log",  # log1p(days outside the window): positive before its start, negative after its end, 0 inside
+)
 FEATURES: tuple[str, ...] = (
     "dense_score",  # cosine of the passage to the question; the dense list's last score when not in it
     "dense_gap",  # dense_score below the best candidate's (0 for the best)
@@ -58,6 +67,7 @@ FEATURES: tuple[str, ...] = (
     "length",  # passage length in terms / 100
     "doc_share",  # share of the candidates that come from the passage's article: an article on the topic
     *TIME_FEATURES,
+    *WINDOW_FEATURES,
 )
 # The models were fitted with this constant: it is rag.retrieve.RRF_K, repeated because rag.retrieve sits above.
 RRF_K = 60
@@ -191,11 +201,33 @@ def _time_columns(index: Index, ids: np.ndarray, reference: dt.date | None) -> d
     return cols
 
 
+def _window_columns(index: Index, ids: np.ndarray, prefer: TimeWindow | None) -> dict[str, np.ndarray]:
+    """Where each candidate's article lies against the window the question's own time words name: inside, or
+    how many days before its start (positive) or after its end (negative), in log days. A year-only date is
+    inside when its year overlaps the window, else counts from its day nearest the window."""
+    n = len(ids)
+    cols = {name: np.full(n, NO_TIME) for name in WINDOW_FEATURES}
+    if prefer is None or prefer.since is None or prefer.until is None:  # a question's words name both ends
+        return cols
+    table = table_of(index)
+    first, last = table.first[ids].astype(np.int64), table.last[ids].astype(np.int64)
+    dated = first >= 0
+    lo, hi = prefer.since.toordinal(), prefer.until.toordinal()
+    before = np.where(last < lo, lo - last, 0)  # days from the article's last day to the window's start
+    after = np.where(first > hi, first - hi, 0)  # days from the window's end to the article's first day
+    gap = (before - after).astype(np.float64)
+    cols["in_window"] = np.where(dated, (gap == 0).astype(np.float64), NO_TIME)
+    cols["window_gap_log"] = np.where(dated, _signed_log(gap), NO_TIME)
+    return cols
+
+
 def features(
-    index: Index, query: str, query_vector: np.ndarray, cands: Candidates, *, reference: dt.date | None = None
+    index: Index, query: str, query_vector: np.ndarray, cands: Candidates, *, reference: dt.date | None = None,
+    prefer: TimeWindow | None = None,
 ) -> FeatureMatrix:
     """The feature matrix of `cands` for `query` (embedded as `query_vector`), columns named by FEATURES.
-    `reference`: the date the search is made as of (the question's `as_of`), None when it has none."""
+    `reference`: the date the search is made as of (the question's `as_of`), None when it has none. `prefer`:
+    the window of the question's own time words (`rag.retrieve.windows`), None when it names none."""
     if not len(cands):
         return FeatureMatrix(FEATURES, cands.ids, np.zeros((0, len(FEATURES))))
     assert index.lexical is not None, "the reranker needs the index's BM25 (it has candidates from it)"
@@ -210,5 +242,6 @@ def features(
     counts = Counter(docs)
     cols["doc_share"] = np.array([counts[d] / len(docs) for d in docs])
     cols.update(_time_columns(index, cands.ids, reference))
+    cols.update(_window_columns(index, cands.ids, prefer))
     values = np.column_stack([cols[name] for name in FEATURES]).astype(np.float64)
     return FeatureMatrix(FEATURES, cands.ids, values)

@@ -21,6 +21,7 @@ import numpy as np
 from rag.errors import RagError
 from rag.index.index import Index
 from rag.records import Hits
+from rag.window import TimeWindow
 
 from .features import FEATURES, Candidates, FeatureMatrix, features, union
 from .trees import TreeFormatError, Trees
@@ -31,6 +32,11 @@ META_FILE = Path(__file__).with_name("model.meta.json")
 CHECK_FILE = Path(__file__).with_name("model.check.json")
 CANDIDATE_DEPTH = 30  # candidates taken from each retriever; the model was fitted on this depth
 KINDS = ("logistic", "lightgbm")
+# A candidate inside the window of the question's own time words ("this week") goes ahead of one outside it that
+# the model scores less than this much higher (lambdarank raw-score units; 0: only on an exact tie). Chosen among
+# 0, 0.1, 0.3 and 1 on eval/train_ranker.py's held-out folds, where every one is within a few questions of the
+# others (docs/ranking.md).
+PREFER_MARGIN = 1.0
 
 
 class RankerError(RagError):
@@ -146,6 +152,22 @@ def version(model: Path = MODEL_FILE, meta: Path = META_FILE) -> dict[str, Any]:
     return out
 
 
+def preferred_scores(fm: FeatureMatrix, scores: np.ndarray, margin: float = PREFER_MARGIN) -> tuple[np.ndarray,
+                                                                                                   np.ndarray]:
+    """The scores a ranking orders by, and which candidates lie inside the window of the question's own time
+    words (`in_window`): those gain `margin`, so that they go ahead of any outside it scored less than `margin`
+    higher, and first on a tie."""
+    inside = (fm.column("in_window") == 1.0).astype(np.float64) if len(fm.ids) else np.zeros(0)
+    return scores + margin * inside, inside
+
+
+def ranked(fm: FeatureMatrix, scores: np.ndarray, margin: float = PREFER_MARGIN) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices of `fm` best first, and the scores they were ordered by: by score (`preferred_scores`), then
+    inside the question's window first, then the smaller passage id."""
+    adjusted, inside = preferred_scores(fm, scores, margin)
+    return np.lexsort((fm.ids, -inside, -adjusted)), adjusted
+
+
 def rerank(
     index: Index,
     query: str,
@@ -157,12 +179,13 @@ def rerank(
     k: int,
     depth: int = CANDIDATE_DEPTH,
     reference: dt.date | None = None,
+    prefer: TimeWindow | None = None,
 ) -> tuple[list[tuple[int, float]], Candidates]:
     """The best `k` (passage id, score) of the union of the top `depth` of each retriever's hits, best first,
-    and the candidates themselves (for their retriever scores). Ties go to the smaller passage id.
-    `reference`: the date the search is made as of (the question's `as_of`; None: the time features are
-    neutral)."""
+    and the candidates themselves (for their retriever scores); ordered by `ranked`. `reference`: the date the
+    search is made as of (the question's `as_of`; None: the time features are neutral); `prefer`: the window of
+    the question's own time words, which the ranking prefers (None: the question names none)."""
     cands = union(dense, lexical, depth=depth)
-    scores = ranker.score(features(index, query, query_vector, cands, reference=reference))
-    order = np.lexsort((cands.ids, -scores))[:k]
-    return [(int(cands.ids[i]), float(scores[i])) for i in order], cands
+    fm = features(index, query, query_vector, cands, reference=reference, prefer=prefer)
+    order, scores = ranked(fm, ranker.score(fm))
+    return [(int(cands.ids[i]), float(scores[i])) for i in order[:k]], cands
