@@ -182,7 +182,7 @@ class Engine:
                    allowed: np.ndarray | None) -> SearchWindow | None:
         """What was searched (`since`/`until`: the hard bounds; `sources`) and what was preferred (`phrase`, and
         the description's "preferring ..."): "articles up to 2024-06-14 from CNN, preferring 2024-06-07 to
-        2024-06-14 (“this week”)". `widened` stays False: nothing is searched twice any more."""
+        2024-06-14 (“this week”)"; the preferred bounds are also fields of their own."""
         if searched is None:
             return None
         notes = []
@@ -204,7 +204,9 @@ class Engine:
             since=searched.since.isoformat() if searched.since else None,
             until=searched.until.isoformat() if searched.until else None,
             phrase=prefer.phrase if prefer else None, description=description, sources=request.sources,
-            note="; ".join(notes) or None)
+            note="; ".join(notes) or None,
+            prefer_since=prefer.since.isoformat() if prefer and prefer.since else None,
+            prefer_until=prefer.until.isoformat() if prefer and prefer.until else None)
 
     def _rivals(self, cands: list[Candidate], chosen: list[Candidate]) -> list[Candidate]:
         """Sentences of other articles nearly as likely to answer as the best chosen one and about the same fact:

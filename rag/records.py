@@ -251,19 +251,22 @@ class Citation:
 
 @dataclass(frozen=True, slots=True)
 class SearchWindow:
-    """The publication dates and outlets an answer's searches were limited to: `since`/`until` ISO days
-    (None: open), `phrase` the question's words that set them (None: only as_of/since/until did), `description`
-    for a reader ("articles of 2024-06-07 to 2024-06-14"), `widened` when the question's own window found
-    nothing and the wider as_of/since/until one was searched, `sources` the outlets (empty: all), and `note`
-    what a reader should know when the window left nothing to search."""
+    """The publication dates and outlets an answer's searches were limited to, and the dates they preferred.
+
+    `since`/`until`: the ISO days searched (None: open), hard limits (as_of, explicit since/until); `phrase`:
+    the question's own time words ("this week"), whose window `prefer_since`/`prefer_until` the reranker
+    prefers without filtering by it (None: the question names no time); `description` for a reader ("articles
+    up to 2024-06-14, preferring 2024-06-07 to 2024-06-14 (“this week”)"); `sources` the outlets (empty: all);
+    `note` what a reader should know (the window left nothing to search, or the search mode cannot prefer)."""
 
     since: str | None
     until: str | None
     phrase: str | None
     description: str
-    widened: bool = False
     sources: tuple[str, ...] = ()
     note: str | None = None
+    prefer_since: str | None = None
+    prefer_until: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -64,7 +64,8 @@ def test_an_older_article_answers_when_nothing_in_the_window_does(make_fake_embe
     assert answer.citations and answer.citations[0].doc_id == "old"  # a hard "this week" window would hide it
     assert {p.passage.doc_id for p in answer.passages} == {"old", "week"}  # never the later article
     w = answer.window
-    assert w is not None and (w.since, w.until, w.phrase, w.widened) == (None, "2024-06-14", "this week", False)
+    assert w is not None and (w.since, w.until, w.phrase) == (None, "2024-06-14", "this week")
+    assert (w.prefer_since, w.prefer_until) == ("2024-06-07", "2024-06-14")
     assert w.description == "articles up to 2024-06-14, preferring 2024-06-07 to 2024-06-14 (“this week”)"
     assert w.note is None
 
