@@ -125,18 +125,10 @@ class Engine:
         qvec = self.embedder.embed([query])[0]  # answer selection compares sentence vectors with it in every mode
         t2 = time.perf_counter()
         found = self._search(request, query, qvec)
-        passages, cands = found.passages, found.cands
         t3 = time.perf_counter()
-        chosen = select(cands, confidence=found.confidence, params=self.params)
-        current_as_of = None
-        rivals: list[Candidate] = []
-        if chosen and _CURRENT.search(request.question):
-            chosen = self._newest(cands, chosen)
-            current_as_of = max((d for c in chosen if (d := self.index.documents[c.doc_id].date)), default=None)
-        elif chosen:  # other articles' sentences nearly as likely: a different value they give is shown too
-            rivals = self._rivals(cands, chosen)
+        chosen, rivals, current_as_of = self._choose(request.question, found)
         citations = cite_chosen(self.index.documents, request.question, chosen, short=short, rivals=rivals,
-                                searched=cands)
+                                searched=found.cands)
         text = answer_text(request.question, citations, found.window)
         verify(text, citations, self.index.documents)
         t4 = time.perf_counter()
@@ -145,7 +137,7 @@ class Engine:
         answer = Answer(
             text=text,
             citations=citations,
-            passages=tuple(passages),
+            passages=tuple(found.passages),
             abstained=not citations,
             query=query,
             question=request.question,
@@ -161,6 +153,18 @@ class Engine:
         from rag.generative.answer import generative_answer  # the generative path's imports stay off the default one
 
         return generative_answer(self.index, answer, gen, embedder=self.embedder, history=history)
+
+    def _choose(self, question: str, found: _Found) -> tuple[list[Candidate], list[Candidate], str | None]:
+        """The sentences that answer (none: abstain), the other articles' rival sentences to show beside them,
+        and for a question on the current state ("who is the current...") the day its answer is true as of."""
+        chosen = select(found.cands, confidence=found.confidence, params=self.params)
+        if not chosen:
+            return [], [], None
+        if _CURRENT.search(question):
+            chosen = self._newest(found.cands, chosen)
+            return chosen, [], max((d for c in chosen if (d := self.index.documents[c.doc_id].date)), default=None)
+        # other articles' sentences nearly as likely: a different value they give is shown too
+        return chosen, self._rivals(found.cands, chosen), None
 
     def _search(self, request: Request, query: str, qvec: np.ndarray) -> _Found:
         """Retrieve and collect candidate sentences inside the request's hard limits: never an article dated
