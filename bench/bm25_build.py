@@ -18,7 +18,9 @@ import subprocess
 import sys
 import time
 from array import array
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -61,7 +63,7 @@ def _side(index_dir: str, side: str) -> dict[str, object]:
             def __getitem__(self, i: int) -> memoryview:
                 return self._flat[ends[i - 1] if i else 0:ends[i]]
 
-            def __iter__(self):  # type: ignore[no-untyped-def]
+            def __iter__(self) -> Iterator[memoryview]:
                 start = 0
                 for end in ends:
                     yield self._flat[start:end]
@@ -91,7 +93,7 @@ def main() -> None:
     if args.side:
         print(json.dumps(_side(args.index_dir, args.side)))
         return
-    rows: dict[str, list[dict[str, object]]] = {"bm25s": [], "ours": []}
+    rows: dict[str, list[dict[str, Any]]] = {"bm25s": [], "ours": []}
     for r in range(args.rounds):
         for side in ("bm25s", "ours") if r % 2 == 0 else ("ours", "bm25s"):
             out = subprocess.run([sys.executable, __file__, args.index_dir, "--side", side], check=True,
