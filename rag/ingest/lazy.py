@@ -1,9 +1,9 @@
 """Documents read again from their files when asked for, so that a build holds one batch of an archive.
 
 [issue 12] `load_corpus` read a whole corpus into `Document`s and the build kept them until its end: 216 MiB for
-news-archive's 11,812 articles, ten times that for an archive ten times its size, and 4.9 GB for a corpus.jsonl
-of a million short lines. A scan now keeps, for each document, only its id and where it was read (a file, or a
-line's byte offset in a corpus.jsonl): about 90 bytes. Reading one again is a seek and a JSON parse (news-archive
+news-archive's 11,812 articles, ten times that for an archive ten times its size. A scan now keeps, for each
+document, only its id and where it was read (a file, or a line's byte offset in a corpus.jsonl): about 90 bytes
+(its id string, a list slot and three array entries). Reading one again is a seek and a JSON parse (news-archive
 whole: 1.8 s), small next to embedding it.
 
 A file edited between the scan and the read is indexed as it reads then (the index records that version's
