@@ -47,7 +47,7 @@ class LazyDocuments(Sequence[Document]):
     def with_also_at(self, also_at: Mapping[str, tuple[str, ...]]) -> LazyDocuments:
         """These documents, each whose id is in `also_at` read with `extra["also_at"]` set to its names (the
         other files holding the same article)."""
-        out = self._copy(range(len(self)))
+        out = self.pick(range(len(self)))
         out._also_at = {**self._also_at, **also_at}
         return out
 
@@ -61,7 +61,8 @@ class LazyDocuments(Sequence[Document]):
         self._line.append(line)
         self._offset.append(offset)
 
-    def _copy(self, positions: Sequence[int]) -> LazyDocuments:
+    def pick(self, positions: Sequence[int]) -> LazyDocuments:
+        """The documents at `positions`, in that order, still read when reached."""
         out = LazyDocuments(self._read, also_at=self._also_at)
         out._files = self._files
         for i in positions:
@@ -75,7 +76,7 @@ class LazyDocuments(Sequence[Document]):
 
     def plus(self, docs: Sequence[Document]) -> LazyDocuments:
         """These documents followed by `docs`, which are kept as given."""
-        out = self._copy(range(len(self)))
+        out = self.pick(range(len(self)))
         for doc in docs:
             out._held[len(out._ids)] = doc
             out._ids.append(doc.id)
@@ -86,7 +87,7 @@ class LazyDocuments(Sequence[Document]):
 
     def without(self, ids: Collection[str]) -> LazyDocuments:
         """These documents less those whose id is in `ids`."""
-        return self._copy([i for i, d in enumerate(self._ids) if d not in ids])
+        return self.pick([i for i, d in enumerate(self._ids) if d not in ids])
 
     @property
     def ids(self) -> Sequence[str]:
@@ -104,7 +105,7 @@ class LazyDocuments(Sequence[Document]):
 
     def __getitem__(self, i: int | slice) -> Document | LazyDocuments:
         if isinstance(i, slice):
-            return self._copy(range(len(self))[i])
+            return self.pick(range(len(self))[i])
         i = range(len(self))[i]  # negative positions, and IndexError past the end
         if i in self._held:
             return self._held[i]
@@ -133,29 +134,7 @@ def ids_of(docs: Sequence[Document]) -> Sequence[str]:
     return docs.ids if isinstance(docs, LazyDocuments) else [d.id for d in docs]
 
 
-class _Subset(Sequence[Document]):
-    def __init__(self, docs: Sequence[Document], positions: Sequence[int]) -> None:
-        self._docs, self._positions = docs, positions
-
-    def __len__(self) -> int:
-        return len(self._positions)
-
-    @overload
-    def __getitem__(self, i: int) -> Document: ...
-
-    @overload
-    def __getitem__(self, i: slice) -> _Subset: ...
-
-    def __getitem__(self, i: int | slice) -> Document | _Subset:
-        if isinstance(i, slice):
-            return _Subset(self._docs, self._positions[i])
-        return self._docs[self._positions[i]]
-
-    def __iter__(self) -> Iterator[Document]:
-        for p in self._positions:
-            yield self._docs[p]
-
-
 def subset(docs: Sequence[Document], positions: Sequence[int]) -> Sequence[Document]:
-    """The documents of `docs` at `positions`, in that order: a view that reads lazy documents when reached."""
-    return _Subset(docs, positions)
+    """The documents of `docs` at `positions`, in that order: lazy documents stay lazy (`LazyDocuments.pick`),
+    others are in memory already."""
+    return docs.pick(positions) if isinstance(docs, LazyDocuments) else [docs[i] for i in positions]
