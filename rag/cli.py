@@ -75,16 +75,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _default_corpus(index_dir: Path) -> list[Path]:
-    """The corpus recorded in the index's manifest (read without loading the index, which may be damaged),
-    else the configured default (seeds/)."""
+    """The corpus recorded in the index's manifest, else the configured default (seeds/)."""
+    from rag.collection import recorded_corpus
     from rag.config import Settings
-    from rag.index import disk as persist
 
-    try:
-        recorded = persist.read_manifest(persist.current_generation(index_dir), verify=False).get("corpus")
-    except RagError:
-        recorded = None
-    return [Path(p) for p in recorded] if recorded else list(Settings.from_env().corpus)
+    return recorded_corpus(index_dir) or list(Settings.from_env().corpus)
 
 
 def cmd_index(args: argparse.Namespace) -> int:

@@ -42,8 +42,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_chat(base: Path, corpus: Path, *extra: str) -> Iterator[Server]:
-    """`rag chat` on `corpus` with a fresh index under `base`, until the block ends."""
+def running_chat(base: Path, corpus: Path | None, *extra: str) -> Iterator[Server]:
+    """`rag chat` on `corpus` with the index under `base` (None: no --corpus, the command's default), until the
+    block ends."""
     index_dir = base / "index"
     port = free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False", "RAG_CHAT_AUTH": ""}
@@ -52,7 +53,7 @@ def running_chat(base: Path, corpus: Path, *extra: str) -> Iterator[Server]:
     with log_path.open("w") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "rag.cli", "chat", "--port", str(port), "--index-dir", str(index_dir),
-             "--corpus", str(corpus), *extra],
+             *(["--corpus", str(corpus)] if corpus is not None else []), *extra],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}/"

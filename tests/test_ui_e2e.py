@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import shutil
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -211,3 +214,18 @@ def test_browser_shows_hostile_article_html_as_text(server: Server, browser: Any
     assert dialogs == []
     page.screenshot(path=str(ARTIFACTS / "chat-hostile-article.png"))
     page.close()
+
+
+def test_the_chat_on_an_existing_index_keeps_the_corpus_it_was_built_from(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    # Started on an index folder without --corpus, the chat once synced it to seeds/ and removed every article.
+    base = tmp_path_factory.mktemp("chat-existing")
+    corpus = base / "archive"
+    corpus.mkdir()
+    (corpus / "harbour.md").write_text(HARBOUR)
+    subprocess.run([sys.executable, "-m", "rag.cli", "index", str(corpus), "--index-dir", str(base / "index")],
+                   cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1"}, check=True, capture_output=True)
+    with running_chat(base, None):
+        log = (base / "server.log").read_text()
+    assert f"Indexing {corpus}" in log and "0 added, 0 changed, 0 removed, 1 unchanged" in log, log

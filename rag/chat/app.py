@@ -25,7 +25,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
     p.add_argument("--index-dir", type=Path, help="index folder (default: $RAG_INDEX_DIR or ./index)")
     p.add_argument("--corpus", type=Path, action="append",
-                   help="article file or folder to index (repeatable; default: $RAG_CORPUS or seeds/)")
+                   help="article file or folder to index (repeatable; default: the corpus the index was last built "
+                        "from, else $RAG_CORPUS or seeds/)")
     p.add_argument("--model", help="embedding model name or local path (default: all-MiniLM-L6-v2)")
     p.add_argument("--store", metavar="URI",
                    help="the index's vector store: faiss, qdrant:PATH or http(s)://HOST:6333 (default: $RAG_STORE, "
@@ -99,13 +100,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from rag.chat import examples as ex
     from rag.chat.blocks import build
-    from rag.collection import Collection
+    from rag.collection import Collection, recorded_corpus
     from rag.config import Settings, StoreSpec
     from rag.embed.model import SentenceTransformerEmbedder
 
     settings = Settings.from_env()
     index_dir = args.index_dir or settings.index_dir
-    corpus = args.corpus or list(settings.corpus)
+    # An existing index keeps the corpus it was built from: seeds/ in its place would remove every article of it.
+    corpus = args.corpus or recorded_corpus(index_dir) or list(settings.corpus)
     print("Loading the embedding model ...", file=sys.stderr)
     embedder = SentenceTransformerEmbedder(args.model or settings.model)
     store = StoreSpec.parse(args.store, settings.store.api_key) if args.store else settings.store

@@ -27,6 +27,16 @@ class BuildResult:
     resumed: int = 0  # documents already embedded by a build that stopped, taken from its checkpoint
 
 
+def recorded_corpus(index_dir: str | Path) -> list[Path]:
+    """The corpus paths the live index in `index_dir` was last built from (read from its manifest without loading
+    the index, which may be damaged); empty when there is no index or it records none."""
+    try:
+        recorded = disk.read_manifest(disk.current_generation(Path(index_dir)), verify=False).get("corpus")
+    except RagError:
+        recorded = None
+    return [Path(p) for p in recorded or ()]
+
+
 def _live_index(
     index_dir: Path, spec: StoreSpec, *, embedder: Embedder, chunking: ChunkSettings | None, rebuild: bool
 ) -> tuple[Index | None, str | None]:
