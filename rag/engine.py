@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from rag.bridge import Bridge, bridge
 from rag.cite import verify
 from rag.compose import answer_text
 from rag.compose import citations as cite_chosen
@@ -59,6 +60,7 @@ class _Found(NamedTuple):
     cands: list[Candidate]
     confidence: float
     window: SearchWindow | None
+    bridge: Bridge | None = None  # two sentences that answer a describing question together (`rag.bridge`)
 
 
 def _span(w: TimeWindow) -> str:
@@ -127,7 +129,10 @@ class Engine:
         found = self._search(request, query, qvec)
         t3 = time.perf_counter()
         chosen, rivals, current_as_of = self._choose(request.question, found)
-        citations = cite_chosen(self.index.documents, request.question, chosen, short=short, rivals=rivals,
+        # a two-sentence answer's short answer is sought for the question its answer sentence answers
+        bridged = self._bridged(found)
+        asked = bridged.question if bridged else request.question
+        citations = cite_chosen(self.index.documents, asked, chosen, short=short, rivals=rivals,
                                 searched=found.cands)
         text = answer_text(request.question, citations, found.window)
         verify(text, citations, self.index.documents)
@@ -142,7 +147,7 @@ class Engine:
             query=query,
             question=request.question,
             timings={key: round(v * 1000, 3) for key, v in ms.items()},
-            confidence=round(found.confidence, 4),
+            confidence=round(bridged.confidence if bridged else found.confidence, 4),
             supported=tuple(True for _ in citations),
             window=found.window,
             current_as_of=current_as_of,
@@ -157,6 +162,8 @@ class Engine:
     def _choose(self, question: str, found: _Found) -> tuple[list[Candidate], list[Candidate], str | None]:
         """The sentences that answer (none: abstain), the other articles' rival sentences to show beside them,
         and for a question on the current state ("who is the current...") the day its answer is true as of."""
+        if bridged := self._bridged(found):
+            return bridged.chosen(), [], None
         chosen = select(found.cands, confidence=found.confidence, params=self.params)
         if not chosen:
             return [], [], None
@@ -165,6 +172,11 @@ class Engine:
             return chosen, [], max((d for c in chosen if (d := self.index.documents[c.doc_id].date)), default=None)
         # other articles' sentences nearly as likely: a different value they give is shown too
         return chosen, self._rivals(found.cands, chosen), None
+
+    def _bridged(self, found: _Found) -> Bridge | None:
+        """The two sentences that answer together, when there are and the pair is judged answerable."""
+        b = found.bridge
+        return b if b is not None and b.confidence >= self.params.threshold else None
 
     def _search(self, request: Request, query: str, qvec: np.ndarray) -> _Found:
         """Retrieve and collect candidate sentences inside the request's hard limits: never an article dated
@@ -180,7 +192,8 @@ class Engine:
                             reference=request.as_of, prefer=prefer)
         cands = candidates(self.index, query, qvec, passages, params=self.params)
         confidence = answerability(cands, query, index=self.index, params=self.params)
-        return _Found(passages, cands, confidence, self._described(searched, prefer, request, allowed))
+        return _Found(passages, cands, confidence, self._described(searched, prefer, request, allowed),
+                      bridge(self.index, query, cands, params=self.params))
 
     def _described(self, searched: TimeWindow | None, prefer: TimeWindow | None, request: Request,
                    allowed: np.ndarray | None) -> SearchWindow | None:

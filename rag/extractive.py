@@ -156,11 +156,21 @@ def abstain_features(cands: list[Candidate], question: str, *, index: Index) -> 
         return np.zeros(len(ABSTAIN_FEATURES))
     best = cands[0]
     span = short_answer(question, index.documents[best.doc_id].text[best.start:best.end], threshold=False)
-    values = {"best_probability": best.probability, **best.features._asdict(),
-              "max_coverage": max(c.features.coverage for c in cands),
-              "max_bigrams": max(c.features.bigrams for c in cands),
-              "top_passage_score": max(c.passage.score for c in cands),
-              "span_score": span.score if span is not None else NO_SPAN, "has_span": float(span is not None)}
+    return abstain_vector(best.features, best_probability=best.probability,
+                          max_coverage=max(c.features.coverage for c in cands),
+                          max_bigrams=max(c.features.bigrams for c in cands),
+                          top_passage_score=max(c.passage.score for c in cands),
+                          span_score=span.score if span is not None else None)
+
+
+def abstain_vector(best: SentenceFeatures, *, best_probability: float, max_coverage: float, max_bigrams: float,
+                   top_passage_score: float, span_score: float | None) -> np.ndarray:
+    """`ABSTAIN_FEATURES` from their parts: the best evidence's sentence features and probability, the best
+    coverage and pairs among the candidates, the top passage's reranker score, and the score of the best
+    phrase of the best evidence (None: it holds none)."""
+    values = {"best_probability": best_probability, **best._asdict(), "max_coverage": max_coverage,
+              "max_bigrams": max_bigrams, "top_passage_score": top_passage_score,
+              "span_score": NO_SPAN if span_score is None else span_score, "has_span": float(span_score is not None)}
     return np.array([values[name] for name in ABSTAIN_FEATURES], dtype=np.float64)
 
 
