@@ -37,7 +37,7 @@ from rag.question import (
     check_request,
 )
 from rag.records import Answer, ScoredPassage, SearchWindow
-from rag.retrieve import limits, retrieve, windows
+from rag.retrieve import limits, retrieve, windows, without_counting_back
 from rag.window import TimeWindow
 
 # A question about the state of things now: among equally likely answers, the newest article's wins.
@@ -61,6 +61,7 @@ class _Found(NamedTuple):
     confidence: float
     window: SearchWindow | None
     bridge: Bridge | None = None  # two sentences that answer a describing question together (`rag.bridge`)
+    asked: str = ""  # the question as sentences are scored for it (`without_counting_back`)
 
 
 def _span(w: TimeWindow) -> str:
@@ -131,7 +132,7 @@ class Engine:
         chosen, rivals, current_as_of = self._choose(request.question, found)
         # a two-sentence answer's short answer is sought for the question its answer sentence answers
         bridged = self._bridged(found)
-        asked = bridged.question if bridged else request.question
+        asked = bridged.question if bridged else found.asked
         citations = cite_chosen(self.index.documents, asked, chosen, short=short, rivals=rivals,
                                 searched=found.cands)
         text = answer_text(request.question, citations, found.window)
@@ -190,10 +191,11 @@ class Engine:
         passages = retrieve(self.index, query, qvec if request.mode != "lexical" else None, k=request.k,
                             mode=request.mode, fusion=self.fusion, allowed=allowed, where=where,
                             reference=request.as_of, prefer=prefer)
-        cands = candidates(self.index, query, qvec, passages, params=self.params)
-        confidence = answerability(cands, query, index=self.index, params=self.params)
+        asked = without_counting_back(query, prefer)  # "this week" is the window's to read, not the sentences'
+        cands = candidates(self.index, asked, qvec, passages, params=self.params)
+        confidence = answerability(cands, asked, index=self.index, params=self.params)
         return _Found(passages, cands, confidence, self._described(searched, prefer, request, allowed),
-                      bridge(self.index, query, cands, params=self.params))
+                      bridge(self.index, asked, cands, params=self.params), asked)
 
     def _described(self, searched: TimeWindow | None, prefer: TimeWindow | None, request: Request,
                    allowed: np.ndarray | None) -> SearchWindow | None:

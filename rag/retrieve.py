@@ -6,6 +6,7 @@ best-ranked is kept) before the top k are taken, so k slots hold k stories."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Collection
 
 import numpy as np
@@ -20,6 +21,26 @@ from rag.records import Hits, ScoredPassage
 from rag.window import TimeWindow, resolve
 
 RRF_K = 60  # Cormack et al. (2009): damps the head of each ranking so neither retriever dominates.
+# A time phrase that names a day, a month or a year ("on Monday", "in March", "in 2023"): articles say those.
+_NAMES_A_TIME = re.compile(r"\b(?:mon|tues|wednes|thurs|fri|satur|sun)day\b|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|"
+                           r"oct|nov|dec)[a-z]*\b|\b(?:19|20)\d\d\b", re.IGNORECASE)
+
+
+def without_counting_back(question: str, prefer: TimeWindow | None) -> str:
+    """The question as its answer is sought in sentences: without the phrase of `prefer` when that phrase counts
+    back from the day asked ("this week", "yesterday", "last month", "the past 3 days"). The window it resolved
+    to does its work, and an article does not say it of its own events: "What did regulators approve this
+    week?" is answered by "Regulators on Wednesday approved ...", not by a sentence saying "last week". A
+    phrase that names a time ("on Monday", "in March") stays: articles say those."""
+    phrase = prefer.phrase if prefer is not None else None
+    if not phrase or _NAMES_A_TIME.search(phrase):
+        return question
+    at = question.lower().find(phrase.lower())
+    if at < 0:
+        return question
+    before = re.sub(r"\b(?:in|over|during|within|for)\s*$", "", question[:at].rstrip(), flags=re.IGNORECASE)
+    cut = f"{before.rstrip()} {question[at + len(phrase):].lstrip()}".strip()
+    return re.sub(r"\s+([?.!,])", r"\1", cut)
 
 
 def limits(

@@ -45,3 +45,10 @@ def test_the_run_records_as_of_and_cites_nothing_later(dated_run: dict[str, Any]
     assert report["settings"]["as_of"] is True
     assert report["more"]["cites_after_as_of"]["share"] == 0.0
     assert dated_run["rows"]["d11"]["abstained"]  # asked before any article about the police chief existed
+
+
+def test_a_question_counting_back_from_its_day_is_answered_from_the_window(dated_run: dict[str, Any]) -> None:
+    # d10, asked 2024-06-14: "What did regulators approve this week?" The window (06-07 to 06-14) holds the
+    # solar farm's approval; "this week" is not sought in the sentences, where it matched "last week" elsewhere.
+    row = dated_run["rows"]["d10"]
+    assert not row["abstained"] and row["contained"], row["answer"]

@@ -17,7 +17,7 @@ from rag.index.index import Index
 from rag.rank.features import FEATURES, NO_TIME, features, union
 from rag.rank.model import Ranker, ranked
 from rag.records import Document
-from rag.retrieve import dense_hits, lexical_hits, windows
+from rag.retrieve import dense_hits, lexical_hits, windows, without_counting_back
 
 AS_OF = dt.date(2024, 6, 14)  # "this week" is 2024-06-07 to 2024-06-14
 WEEK = dt.date(2024, 6, 7)
@@ -134,3 +134,19 @@ def test_real_model_answers_this_week_from_an_older_article(project_root: Any, r
     solar = engine.ask("What did regulators approve this week?", as_of="2024-06-14")
     assert solar.passages[0].passage.doc_id.startswith("wire-solar-")
     assert all(p.passage.doc_id != "transit-metro-daily-0215" for p in solar.passages[:1])
+
+
+@pytest.mark.parametrize(("question", "expected"), [
+    ("What did regulators approve this week?", "What did regulators approve?"),
+    ("Who resigned yesterday, and why?", "Who resigned, and why?"),
+    ("What has the council said in the past 3 days?", "What has the council said?"),
+    ("What did the board decide last month?", "What did the board decide?"),
+    ("What did the board decide in March?", "What did the board decide in March?"),  # names a time: kept
+    ("What happened on Monday?", "What happened on Monday?"),
+])
+def test_words_counting_back_are_left_to_the_window(question: str, expected: str) -> None:
+    as_of = dt.date(2024, 6, 14)
+    _, prefer = windows(question, as_of=as_of)
+    assert prefer is not None
+    assert without_counting_back(question, prefer) == expected
+    assert without_counting_back(question, None) == question
