@@ -22,7 +22,7 @@ from rag.embed.model import Embedder
 from rag.extractive import DEFAULT_PARAMS, Candidate, candidates
 from rag.index.index import ChunkSettings, Index
 from rag.ingest.corpus import load_corpus
-from rag.retrieve import limits, retrieve, windows
+from rag.retrieve import limits, retrieve, windows, without_counting_back
 
 from . import cache
 from .gold import GoldQuestion, load_gold, overlaps
@@ -44,6 +44,7 @@ class Row:
     labels: np.ndarray  # per candidate: hits gold evidence
     variant: str = ""  # what is reported: "news-rtqa as-of", "squad-dev off-corpus", ...
     group: str = ""  # the cross-validation group
+    asked: str = ""  # the question as its sentences are scored (`rag.retrieve.without_counting_back`)
 
 
 def _label(c: Candidate, q: GoldQuestion, text: str) -> bool:
@@ -66,14 +67,15 @@ def collect(name: str, index: Index, questions: list[GoldQuestion], embedder: Em
         searched, prefer = windows(q.question, as_of=day) if day else (None, None)
         allowed, where = limits(index, searched)
         passages = retrieve(index, q.question, v, k=k, allowed=allowed, where=where, reference=day, prefer=prefer)
-        cands = candidates(index, q.question, v, passages, params=DEFAULT_PARAMS)
+        asked = without_counting_back(q.question, prefer)
+        cands = candidates(index, asked, v, passages, params=DEFAULT_PARAMS)
         docs = index.documents
         labels = np.array([False if unanswerable else _label(c, q, docs[c.doc_id].text[c.start:c.end])
                            for c in cands], dtype=bool)
         group = f"off:{_group(source or name, q)}" if unanswerable else _group(name, q)
         if unanswerable:
             q = replace(q, answers=(), evidence=())
-        rows.append(Row(name, q, cands, labels, variant, group))
+        rows.append(Row(name, q, cands, labels, variant, group, asked))
     return rows
 
 

@@ -65,7 +65,7 @@ def answer_scores(rows: list[Row], params: AnswerParams, index_of: dict[str, Ind
         if not r.question.answerable:
             continue
         n += 1
-        confidence = answerability(r.cands, r.question.question, index=index_of[r.dataset], params=params)
+        confidence = answerability(r.cands, r.asked, index=index_of[r.dataset], params=params)
         chosen = select(r.cands, confidence=confidence, params=params)
         if not chosen:
             continue
@@ -158,7 +158,7 @@ def fit_abstention(g: Groups, index_of: dict[str, Index], *, min_declined_near: 
     the same fit fold by fold (5 folds by group, `Row.group`), each fold's rows scored by the model and threshold
     fitted without it: the held-out shares answered and declined. With `weights`, only the threshold is fitted."""
     rows, kind = _kinds(g)
-    QX = np.stack([abstain_features(r.cands, r.question.question, index=index_of[r.dataset]) for r in rows])
+    QX = np.stack([abstain_features(r.cands, r.asked, index=index_of[r.dataset]) for r in rows])
     beta, threshold = _fit(QX, kind, min_declined_near=min_declined_near, weights=weights)
     p = 1 / (1 + np.exp(-(QX @ beta)))
     fold = assign_folds([r.group for r in rows], FOLDS)
@@ -195,7 +195,7 @@ def _previous(index_of: dict[str, Index], before: AnswerParams) -> Callable[[Row
     """Whether the previous answerability (`--previous`) answers a row."""
 
     def answers(r: Row) -> bool:
-        return answerability(r.cands, r.question.question, index=index_of[r.dataset], params=before) >= before.threshold
+        return answerability(r.cands, r.asked, index=index_of[r.dataset], params=before) >= before.threshold
 
     return answers
 
