@@ -29,12 +29,15 @@ import numpy as np
 from rag.extractive import AnswerParams, Candidate, abstain_vector
 from rag.index.index import Index
 from rag.rank.query import QueryTerms
+from rag.span.entities import relative_pronouns
 from rag.span.model import short_answer
 from rag.span.phrases import phrases, tokens
 from rag.text.terms import terms
 
 # A description by relative clause: "the group that ...", "the Syrian president whose ...", "a country which".
 _DESCRIBES = re.compile(r"\b(?:the|a|an)\s+(?:[\w'’-]+\s+){1,4}?(that|which|who|whose|whom|where)\b", re.I)
+# "What is", "Who was", ...: the description after it is what the question asks for.
+_ASKS_FOR_IT = re.compile(r"^\s*(?:what|which|who)\s+(?:is|was|are|were)\s*$", re.I)
 # A relative clause ends at a comma, a semicolon or the question mark.
 _CLAUSE_END = re.compile(r"[,;?]")
 # A name defined beside another in brackets: "Hayat Tahrir al-Sham (HTS)", "HTS (Hayat Tahrir al-Sham)".
@@ -65,9 +68,18 @@ class Bridge:
         return sorted(pair, key=lambda c: (c.doc_id != top.doc_id, c.start))
 
 
+def _clauses(question: str) -> list[re.Match[str]]:
+    """The question's descriptions by relative clause (`_DESCRIBES`) whose pronoun follows a noun (tagged:
+    `rag.span.entities.relative_pronouns`) and whose noun is not what the question asks for ("What is the
+    company that developed it?" asks for that company: no other sentence need be linked)."""
+    found = set(relative_pronouns(question))
+    return [m for m in _DESCRIBES.finditer(question)
+            if m.start(1) in found and not _ASKS_FOR_IT.match(re.split(r"[.?!]\s", question[:m.start()])[-1])]
+
+
 def describes(question: str) -> bool:
     """Whether the question describes something by a relative clause ("the group that spearheaded ...")."""
-    return bool(_DESCRIBES.search(question))
+    return bool(_clauses(question))
 
 
 def _names(sentence: str, asked: set[str]) -> list[tuple[str, frozenset[str]]]:
@@ -131,7 +143,7 @@ def sub_question(question: str, link: str, names: list[str]) -> str:
     label = f"({', '.join(names)})"
     have = set(terms(link))
     best: tuple[float, int, int] | None = None
-    for m in _DESCRIBES.finditer(question):
+    for m in _clauses(question):
         end_m = _CLAUSE_END.search(question, m.end())
         end = end_m.start() if end_m else len(question)
         clause = terms(question[m.end():end])

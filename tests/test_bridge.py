@@ -31,6 +31,12 @@ def test_describes_wants_a_relative_clause_after_a_noun() -> None:
     assert describes("What was the first name of the father of the Syrian president whose ousting preceded it?")
     assert not describes("Who leads Hayat Tahrir al-Sham?")
     assert not describes("Which group spearheaded Operation Deterrence of Aggression?")
+    # an interrogative after a preposition, a "that" after a verb, a description that is what is asked for
+    assert not describes("The CEO of which major entertainment company stepped down this week?")
+    assert not describes("A study in the journal Science Advances postulates that life existed there. Where?")
+    assert not describes("What is the private company that developed the spacecraft?")
+    assert not describes("Crew Dragon returned. What is the private company that developed the spacecraft?")
+    assert describes("Which military alliance is the country that signed the Aug. 13 MoU with Syria a member of?")
 
 
 def test_aliases_are_the_names_given_in_brackets_either_way() -> None:

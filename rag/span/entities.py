@@ -19,8 +19,11 @@ KINDS: tuple[str, ...] = ("person", "org", "place", "date", "amount", "group")
 _KIND_OF = {"PERSON": "person", "ORG": "org", "GPE": "place", "LOC": "place", "FAC": "place", "DATE": "date",
             "TIME": "date", "CARDINAL": "amount", "QUANTITY": "amount", "MONEY": "amount", "PERCENT": "amount",
             "ORDINAL": "amount", "NORP": "group"}
-# Only the recogniser (and the token vectors it reads) runs: tagging and lemmas are not used.
-_UNUSED = ["tagger", "attribute_ruler", "lemmatizer", "parser"]
+# The recogniser tags sentences; the part-of-speech tagger reads questions (`relative_pronouns`). Neither reads
+# the other's output (entities are the same with the tagger loaded or not). Lemmas and the parser are not used.
+_UNUSED = ["lemmatizer", "parser"]
+_TAGGER = ["tagger", "attribute_ruler"]
+_RELATIVE = ("WDT", "WP", "WP$")  # Penn tags of "which"/"that", "who", "whose"
 
 
 class Entity(NamedTuple):
@@ -38,8 +41,17 @@ def _pipeline() -> Any:
 @lru_cache(maxsize=4096)
 def entities(sentence: str) -> tuple[Entity, ...]:
     """The entities of `sentence` whose kind is one of `KINDS`, in order."""
-    doc = _pipeline()(sentence)
+    doc = _pipeline()(sentence, disable=_TAGGER)
     return tuple(Entity(e.start_char, e.end_char, _KIND_OF[e.label_]) for e in doc.ents if e.label_ in _KIND_OF)
+
+
+@lru_cache(maxsize=1024)
+def relative_pronouns(text: str) -> tuple[int, ...]:
+    """The character offsets of the relative pronouns of `text` that follow a noun: "the group *that*
+    spearheaded", "the president *whose* ousting"; not an interrogative after a preposition ("of *which*
+    country") nor a "that" after a verb ("postulates that")."""
+    doc = _pipeline()(text, disable=["ner"])
+    return tuple(t.idx for t in doc[1:] if t.tag_ in _RELATIVE and doc[t.i - 1].tag_.startswith("NN"))
 
 
 def entity_at(sentence: str, found: tuple[Entity, ...], start: int, end: int) -> tuple[Entity | None, bool]:
