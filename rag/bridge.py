@@ -180,6 +180,7 @@ def _judged(index: Index, q: QueryTerms, pool: list[Candidate], pair: tuple[int,
     x = abstain_vector(joint, best_probability=max(answer_c.probability, link_c.probability),
                        max_coverage=max(c.features.coverage for c in pool),
                        max_bigrams=max(c.features.bigrams for c in pool),
-                       top_passage_score=max(c.passage.score for c in pool), span_score=score)
+                       top_passage_score=max(c.passage.score for c in pool), span_score=score,
+                       question=q.text, context=context, index=index)
     confidence = float(1.0 / (1.0 + np.exp(-float(x @ np.array(params.abstain_weights)))))
     return Bridge(answer_c, link_c, name, asked[a], confidence)

@@ -9,6 +9,7 @@ fitted on gold data by `eval/fit_answerer.py` and stored in `answer_params.json`
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from functools import cache
 from itertools import pairwise
@@ -60,7 +61,7 @@ class AnswerParams:
 # and deciding to abstain are fitted each on its own labels.
 ABSTAIN_FEATURES = ("best_probability", "cosine", "coverage", "context_coverage", "missing_rare", "type_missing",
                     "passage_dense", "max_coverage", "max_bigrams", "top_passage_score", "span_score",
-                    "has_span", "bias")
+                    "has_span", "question_size", "core_coverage", "bias")
 # A question whose best sentence holds no short answer gets this span score (the ranker's scores of real
 # phrases lie roughly between -4 and 4).
 NO_SPAN = -4.0
@@ -150,27 +151,45 @@ def candidates(
 
 def abstain_features(cands: list[Candidate], question: str, *, index: Index) -> np.ndarray:
     """The answerability model's inputs (`ABSTAIN_FEATURES`): the best candidate sentence's features, the best
-    coverage and pairs among all, the reranker's score of the top passage, and how well the best sentence's
-    best phrase answers (`rag.span`)."""
+    coverage and pairs among all, the reranker's score of the top passage, how well the best sentence's
+    best phrase answers (`rag.span`), and the question's size and how much of its asking sentence the best
+    sentence's passage holds."""
     if not cands:
         return np.zeros(len(ABSTAIN_FEATURES))
     best = cands[0]
-    span = short_answer(question, index.documents[best.doc_id].text[best.start:best.end], threshold=False)
+    text = index.documents[best.doc_id].text[best.start:best.end]
+    span = short_answer(question, text, threshold=False)
     return abstain_vector(best.features, best_probability=best.probability,
                           max_coverage=max(c.features.coverage for c in cands),
                           max_bigrams=max(c.features.bigrams for c in cands),
                           top_passage_score=max(c.passage.score for c in cands),
-                          span_score=span.score if span is not None else None)
+                          span_score=span.score if span is not None else None,
+                          question=question, context=set(terms(text)) | set(terms(best.passage.passage.text)),
+                          index=index)
+
+
+def asking_sentence(question: str) -> str:
+    """The sentence of a question that asks (its last one): a quiz question often tells a story first
+    ("More than 70,000 attendees were stranded in the desert. What was the name of the festival?")."""
+    parts = [p for p in re.split(r"(?<=[.?!])\s+", question.strip()) if p]
+    return parts[-1] if parts else question
 
 
 def abstain_vector(best: SentenceFeatures, *, best_probability: float, max_coverage: float, max_bigrams: float,
-                   top_passage_score: float, span_score: float | None) -> np.ndarray:
+                   top_passage_score: float, span_score: float | None, question: str, context: set[str],
+                   index: Index) -> np.ndarray:
     """`ABSTAIN_FEATURES` from their parts: the best evidence's sentence features and probability, the best
-    coverage and pairs among the candidates, the top passage's reranker score, and the score of the best
-    phrase of the best evidence (None: it holds none)."""
+    coverage and pairs among the candidates, the top passage's reranker score, the score of the best phrase of
+    the best evidence (None: it holds none), and, from `question` and the terms of the best evidence and its
+    passage (`context`), the question's size and the rarity-weighted share of its asking sentence's terms there."""
+    asked = list(dict.fromkeys(terms(asking_sentence(question))))
+    idf = index.lexical.idf(asked) if asked and index.lexical is not None else np.ones(len(asked))
+    held = np.array([t in context for t in asked], dtype=bool)
     values = {"best_probability": best_probability, **best._asdict(), "max_coverage": max_coverage,
               "max_bigrams": max_bigrams, "top_passage_score": top_passage_score,
-              "span_score": NO_SPAN if span_score is None else span_score, "has_span": float(span_score is not None)}
+              "span_score": NO_SPAN if span_score is None else span_score, "has_span": float(span_score is not None),
+              "question_size": float(np.log1p(len(set(terms(question))))),
+              "core_coverage": float(idf[held].sum() / idf.sum()) if len(asked) and idf.sum() else 0.0}
     return np.array([values[name] for name in ABSTAIN_FEATURES], dtype=np.float64)
 
 
