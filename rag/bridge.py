@@ -38,6 +38,8 @@ from rag.text.terms import terms
 _DESCRIBES = re.compile(r"\b(?:the|a|an)\s+(?:[\w'’-]+\s+){1,4}?(that|which|who|whose|whom|where)\b", re.I)
 # "What is", "Who was", ...: the description after it is what the question asks for.
 _ASKS_FOR_IT = re.compile(r"^\s*(?:what|which|who)\s+(?:is|was|are|were)\s*$", re.I)
+# "anyone who plays", "those that ...": a class of things, not one thing another sentence can name.
+_ANYONE = re.compile(r"\b(?:any|some|every|no)(?:one|body|thing)\s*$|\b(?:those|ones?)\s*$", re.I)
 # A relative clause ends at a comma, a semicolon or the question mark.
 _CLAUSE_END = re.compile(r"[,;?]")
 # A name defined beside another in brackets: "Hayat Tahrir al-Sham (HTS)", "HTS (Hayat Tahrir al-Sham)".
@@ -74,7 +76,8 @@ def _clauses(question: str) -> list[re.Match[str]]:
     company that developed it?" asks for that company: no other sentence need be linked)."""
     found = set(relative_pronouns(question))
     return [m for m in _DESCRIBES.finditer(question)
-            if m.start(1) in found and not _ASKS_FOR_IT.match(re.split(r"[.?!]\s", question[:m.start()])[-1])]
+            if m.start(1) in found and not _ASKS_FOR_IT.match(re.split(r"[.?!]\s", question[:m.start()])[-1])
+            and not _ANYONE.search(question[:m.start(1)])]
 
 
 def describes(question: str) -> bool:

@@ -35,6 +35,7 @@ def test_describes_wants_a_relative_clause_after_a_noun() -> None:
     assert not describes("The CEO of which major entertainment company stepped down this week?")
     assert not describes("A study in the journal Science Advances postulates that life existed there. Where?")
     assert not describes("What is the private company that developed the spacecraft?")
+    assert not describes("What is the name of the trophy given to anyone who plays on the winning team?")
     assert not describes("Crew Dragon returned. What is the private company that developed the spacecraft?")
     assert describes("Which military alliance is the country that signed the Aug. 13 MoU with Syria a member of?")
 

