@@ -146,6 +146,15 @@ def test_browser_asks_sees_the_cited_span_uploads_and_asks_again(server: Server,
     page.screenshot(path=str(ARTIFACTS / "chat-answer.png"))
     print(f"\nquestion to complete answer in the browser: {seconds:.2f} s")
 
+    # A question that describes its subject is answered by two sentences, both highlighted (rag.bridge).
+    ask(page, "Who leads the group that spearheaded Operation Deterrence of Aggression?")
+    assert last_answer(page).startswith("Abu Mohammed al-Julani [1]")
+    cited = [m.inner_text() for m in page.locator("#rag-sources mark.rag-cited").all()]
+    assert any("spearheaded by Hayat Tahrir al-Sham" in c for c in cited) and any("led by" in c for c in cited)
+    assert page.locator("#rag-sources mark.rag-cited mark.rag-answer").first.inner_text() == "Abu Mohammed al-Julani"
+    page.screenshot(path=str(ARTIFACTS / "chat-two-sentences.png"))
+    ask(page, QUESTION)  # back to the first answer, which the rating below is about
+
     # Like it: the rating is stored with question, answer and citations in the index folder.
     page.locator("#rag-chat button[aria-label='Like']").last.click()
     log = server.index_dir / "feedback.jsonl"
