@@ -87,10 +87,11 @@ def _open(name: str, corpus: Path, gold: Path, embedder: Embedder) -> tuple[Inde
     return index, load_gold(gold, index.documents)
 
 
-def load_sets(embedder: Embedder) -> tuple[dict[str, Index], dict[str, list[GoldQuestion]]]:
-    """Each data set's index (the harness's cached one) and its gold questions."""
+def load_sets(embedder: Embedder, benchmarks: tuple[str, ...] = BENCHMARKS
+              ) -> tuple[dict[str, Index], dict[str, list[GoldQuestion]]]:
+    """Each data set's index (the harness's cached one) and its gold questions: the seed set and `benchmarks`."""
     sets = {"seed": (ROOT / "seeds", ROOT / "eval" / "gold" / "seed.jsonl"),
-            **{name: (BENCH / name / "corpus.jsonl", BENCH / name / "gold.jsonl") for name in BENCHMARKS}}
+            **{name: (BENCH / name / "corpus.jsonl", BENCH / name / "gold.jsonl") for name in benchmarks}}
     index_of: dict[str, Index] = {}
     gold: dict[str, list[GoldQuestion]] = {}
     for name, (corpus, gold_path) in sets.items():

@@ -38,7 +38,7 @@ from rag.extractive import (
 )
 from rag.index.index import Index
 
-from .answer_data import ROOT, Row, _label, collect_rows, load_sets
+from .answer_data import BENCHMARKS, ROOT, Row, _label, collect_rows, load_sets
 from .gold import normalize_answer
 from .logistic import fit_logistic
 from .ranker_data import assign_folds
@@ -92,6 +92,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="refit only answerability and selection, keeping the sentence model of this params file")
     ap.add_argument("--previous", type=Path, default=PARAMS_FILE,
                     help="the params to compare with, and whose answerability weights the second variant keeps")
+    ap.add_argument("--benchmarks", default=",".join(BENCHMARKS),
+                    help="the benchmarks sampled besides the seed set, comma-separated (default: all three)")
     ap.add_argument("--write", action="store_true", help=f"write {PARAMS_FILE.relative_to(ROOT)}")
     return ap.parse_args(argv)
 
@@ -220,7 +222,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     rng = random.Random(args.seed)
     embedder = SentenceTransformerEmbedder()
-    index_of, gold = load_sets(embedder)
+    benchmarks = tuple(b for b in args.benchmarks.split(",") if b)
+    unknown = set(benchmarks) - set(BENCHMARKS)
+    if unknown:
+        raise SystemExit(f"unknown benchmarks {sorted(unknown)}: choose from {', '.join(BENCHMARKS)}")
+    index_of, gold = load_sets(embedder, benchmarks)
     rows = collect_rows(index_of, gold, embedder, rng, sample=args.sample, k=args.k)
     ans = [r for r in rows if r.question.answerable and r.cands]
     neg = [r for r in rows if not r.question.answerable and r.cands]
@@ -251,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
             "questions": {"answerable": len(ans), "unanswerable_near": len(g.near),
                           "unanswerable_off_corpus": len(g.far)},
             "per_variant": {v: sum(r.variant == v for r in ans + neg) for v in dict.fromkeys(r.variant for r in rows)},
-            "sample": args.sample, "seed": args.seed, "k": args.k,
+            "sample": args.sample, "seed": args.seed, "k": args.k, "benchmarks": list(benchmarks),
             "sentence_weights_kept_from": str(args.keep_sentence_weights) if args.keep_sentence_weights else None,
             "balanced_accuracy": round(ab.balanced_accuracy, 4),
             "answer": {k: round(v, 4) for k, v in figures.items()},
