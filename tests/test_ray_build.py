@@ -53,14 +53,17 @@ def _single_build(index_dir: Path, corpus: Path, embedder, **options) -> Index:
     return Index.load(index_dir)
 
 
-def _assert_same_index(got: Index, want: Index) -> None:
-    """Same passages (ids, texts), same sentences, and passage and sentence vectors equal to the bit."""
+def _assert_same_index(got: Index, want: Index, *, tolerance: float = 0.0) -> None:
+    """Same passages (ids, texts), same sentences, and passage and sentence vectors equal to the bit (or within
+    `tolerance`)."""
     assert list(got.passages) == list(want.passages)
     assert [got.passages[i].text for i in got.passages] == [want.passages[i].text for i in want.passages]
     assert got.sentence_keys == want.sentence_keys
     np.testing.assert_array_equal(got.store.ids(), want.store.ids())
-    assert np.abs(got.store.vectors() - want.store.vectors()).max() == 0.0
-    assert np.array_equal(np.asarray(got.sentence_vectors), np.asarray(want.sentence_vectors))
+    assert np.abs(got.store.vectors() - want.store.vectors()).max() <= tolerance
+    g = np.asarray(got.sentence_vectors, dtype=np.float32)
+    w = np.asarray(want.sentence_vectors, dtype=np.float32)
+    assert g.shape == w.shape and float(np.abs(g - w).max()) <= tolerance
 
 
 def test_rag_index_on_a_ray_cluster_builds_the_same_index(cluster, corpus, real_embedder, tmp_path,
@@ -116,7 +119,11 @@ def test_an_actor_killed_mid_build_loses_no_batch(cluster, corpus, real_embedder
     build_index(tmp_path / "ray", [corpus], embedder=embedder, batch_texts=SMALL_BATCHES)
     assert marker.exists()  # an actor did die, on its second batch
     assert embedder.traffic.batches >= 5  # ...with batches still to come
-    _assert_same_index(Index.load(tmp_path / "ray"), want)
+    # Every batch is there. The batch the dead actor held is embedded again by another; seen 2026-12-06 on a
+    # loaded machine, 2 of the 48 sentence vectors then differed by one float16 step (1.1e-3) from the single
+    # build's (bfloat16 kernels in a fresh actor process), though the first test's builds are equal to the bit.
+    # Within two such steps, vectors are the same text's.
+    _assert_same_index(Index.load(tmp_path / "ray"), want, tolerance=2e-3)
 
 
 def test_without_ray_the_error_says_what_to_install(fake_models, corpus, tmp_path, monkeypatch, capsys) -> None:
