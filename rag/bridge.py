@@ -74,8 +74,11 @@ def _clauses(question: str) -> list[re.Match[str]]:
     """The question's descriptions by relative clause (`_DESCRIBES`) whose pronoun follows a noun (tagged:
     `rag.span.entities.relative_pronouns`) and whose noun is not what the question asks for ("What is the
     company that developed it?" asks for that company: no other sentence need be linked)."""
+    matches = list(_DESCRIBES.finditer(question))
+    if not matches:  # most questions: no tagging needed
+        return []
     found = set(relative_pronouns(question))
-    return [m for m in _DESCRIBES.finditer(question)
+    return [m for m in matches
             if m.start(1) in found and not _ASKS_FOR_IT.match(re.split(r"[.?!]\s", question[:m.start()])[-1])
             and not _ANYONE.search(question[:m.start(1)])]
 
