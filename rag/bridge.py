@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from rag.extractive import AnswerParams, Candidate, abstain_vector
+from rag.extractive import AnswerParams, Candidate, abstain_vector, answerable
 from rag.index.index import Index
 from rag.rank.query import QueryTerms
 from rag.span.entities import relative_pronouns
@@ -188,5 +188,4 @@ def _judged(index: Index, q: QueryTerms, pool: list[Candidate], pair: tuple[int,
                        max_bigrams=max(c.features.bigrams for c in pool),
                        top_passage_score=max(c.passage.score for c in pool), span_score=score,
                        question=q.text, context=context, index=index)
-    confidence = float(1.0 / (1.0 + np.exp(-float(x @ np.array(params.abstain_weights)))))
-    return Bridge(answer_c, link_c, name, asked[a], confidence)
+    return Bridge(answer_c, link_c, name, asked[a], answerable(x, params=params))

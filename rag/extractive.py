@@ -197,8 +197,12 @@ def answerability(cands: list[Candidate], question: str, *, index: Index, params
     """The probability that the retrieved sentences answer `question` at all."""
     if not cands:
         return 0.0
-    z = float(abstain_features(cands, question, index=index) @ np.array(params.abstain_weights))
-    return 1.0 / (1.0 + np.exp(-z))
+    return answerable(abstain_features(cands, question, index=index), params=params)
+
+
+def answerable(x: np.ndarray, *, params: AnswerParams) -> float:
+    """The answerability model's probability for its inputs `x` (`ABSTAIN_FEATURES`, e.g. `abstain_vector`)."""
+    return float(1.0 / (1.0 + np.exp(-float(x @ np.array(params.abstain_weights)))))
 
 
 def select(cands: list[Candidate], *, confidence: float, params: AnswerParams) -> list[Candidate]:

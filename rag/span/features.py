@@ -48,6 +48,8 @@ TITLES = frozenset("minister president secretary prime chancellor governor gov g
                     "justice commissioner ambassador spokesman spokeswoman spokesperson leader chief head "
                     "mr mr. mrs mrs. ms ms. dr dr. defense defence foreign interior finance deputy vice "
                     "pope bishop coach captain officer professor prof prof. sir lord lady".split())
+# The titles as question terms: a question that names an office ("defense minister").
+_TITLE_TERMS = frozenset(terms(t)[0] for t in TITLES if terms(t))
 # The noun asked for: "which NFL team" -> team, "how many people" -> people.
 _HEAD = re.compile(r"\b(?:(?:which|what)\s+(?:\w+\s+)?|how\s+(?:many|much)\s+)(\w+)", re.I)
 # A question after an amount without saying "how many": "what was the death toll", "what budget".
@@ -94,8 +96,7 @@ def _asks_kind(question: str) -> list[float]:
             float(bool(re.search(r"\bwhere\b", q)) or bool(nouns & _PLACE_NOUNS))]
 
 
-def _entity_part(sentence: str, found: tuple[Entity, ...], start: int, end: int) -> list[float]:
-    entity, exact = entity_at(sentence, found, start, end)
+def _entity_part(entity: Entity | None, exact: bool) -> list[float]:
     return [*(float(entity is not None and entity.kind == k) for k in KINDS), float(exact)]
 
 
@@ -128,13 +129,19 @@ def _owner_asked(toks: list[Token], token_terms: list[set[str]], q_terms: set[st
     return 0.0
 
 
-def _another_country(toks: list[Token], token_terms: list[set[str]], q_terms: set[str], p: Phrase) -> bool:
-    """Whether the phrase names the holder of another country's office than the question asks about: the
-    question gives a country and an office ("Who is Syria's defense minister?"), and the words of office before
-    the name (in the phrase or just before it) follow another country ("Turkish Defense Minister Yasar Guler")."""
-    asked = q_terms & _COUNTRY_TERMS
-    if not asked or not any(t.text.lower() in TITLES for t in toks) or not q_terms & {terms(t)[0] for t in TITLES
-                                                                                      if terms(t)}:
+def _offices_asked(question_terms: set[str], toks: list[Token]) -> frozenset[str]:
+    """The countries whose office the question asks about ("Who is Syria's defense minister?" -> {syria}), when
+    the sentence names an office too; empty otherwise (then no phrase is another country's office holder)."""
+    if not question_terms & _TITLE_TERMS or not any(t.text.lower() in TITLES for t in toks):
+        return frozenset()
+    return frozenset(question_terms & _COUNTRY_TERMS)
+
+
+def _another_country(toks: list[Token], token_terms: list[set[str]], asked: frozenset[str], p: Phrase) -> bool:
+    """Whether the phrase names the holder of another country's office than the question asks about (`asked`,
+    `_offices_asked`): the words of office before the name (in the phrase or just before it) follow another
+    country ("Turkish Defense Minister Yasar Guler" for "Who is Syria's defense minister?")."""
+    if not asked:
         return False
     i = p.first - 1
     while i >= 0 and (toks[i].text[:1].isupper() or toks[i].text in ("'s", "’s")):
@@ -147,12 +154,11 @@ def _another_country(toks: list[Token], token_terms: list[set[str]], q_terms: se
     return False
 
 
-def _unclaimed(hits: np.ndarray, toks: list[Token], sentence: str, found: tuple[Entity, ...], p: Phrase
+def _unclaimed(hits: np.ndarray, toks: list[Token], found: tuple[Entity, ...], entity: Entity | None, p: Phrase
                ) -> np.ndarray:
     """`hits` (tokens holding a question term) without those in the 4 tokens before the next entity of the
-    phrase's own kind: in "Defense Minister Yasar Guler, Syria's Defense Minister Murhaf Abu Qasra", "Syria's
-    Defense Minister" is said of Murhaf Abu Qasra, not of Yasar Guler."""
-    entity, _ = entity_at(sentence, found, toks[p.first].start, toks[p.last].end)
+    phrase's own kind (`entity`, the one it falls on): in "Defense Minister Yasar Guler, Syria's Defense Minister
+    Murhaf Abu Qasra", "Syria's Defense Minister" is said of Murhaf Abu Qasra, not of Yasar Guler."""
     if entity is None:
         return hits
     after = next((e for e in found if e.kind == entity.kind and e.start >= toks[p.last].end), None)
@@ -211,18 +217,21 @@ def sentence_phrases(question: str, sentence: str) -> SentencePhrases:
     question_part = [*(float(kind == k) for k in ("date", "number", "name", "other")), *_wh(question)]
     head = _head(question)
     hits = np.array([bool(s & q_terms) for s in token_terms], dtype=bool)
+    offices = _offices_asked(q_terms, toks)
     keep = []
     for p in phrases(toks):
         p_terms = set().union(*token_terms[p.first: p.last + 1])
-        if p_terms and not p_terms <= q_terms and not _another_country(toks, token_terms, q_terms, p):
+        if p_terms and not p_terms <= q_terms and not _another_country(toks, token_terms, offices, p):
             keep.append(p)
     amount = float(bool(_AMOUNT.search(question)))
     asks = _asks_for(question)
     kinds = _asks_kind(question)
     found = entities(sentence) if keep else ()
-    rows = [[*_row(question_part, toks, token_terms, q_terms, head, amount, asks, p,
-                   _unclaimed(hits, toks, sentence, found, p)), *kinds,
-             *_entity_part(sentence, found, toks[p.first].start, toks[p.last].end),
-             _left(token_terms, q_terms, p, 4), _owner_asked(toks, token_terms, q_terms, p)] for p in keep]
+    rows = []
+    for p in keep:
+        entity, exact = entity_at(sentence, found, toks[p.first].start, toks[p.last].end)
+        rows.append([*_row(question_part, toks, token_terms, q_terms, head, amount, asks, p,
+                           _unclaimed(hits, toks, found, entity, p)), *kinds, *_entity_part(entity, exact),
+                     _left(token_terms, q_terms, p, 4), _owner_asked(toks, token_terms, q_terms, p)])
     matrix = np.array(rows, dtype=np.float64).reshape(len(rows), len(FEATURES))
     return SentencePhrases(sentence, tuple(toks), tuple(keep), matrix)
