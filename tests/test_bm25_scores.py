@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from rag.index.bm25 import K1, B, LexicalIndex, set_scores
-from rag.index.bm25_scores import score_matrix
+from rag.index.bm25_scores import TermIds, score_matrix
 from rag.text.terms import terms
 
 
@@ -27,11 +27,16 @@ def _ours(docs: list[list[int]], vocab: dict[str, int], slice_terms: int) -> bm2
     retriever = bm25s.BM25(k1=K1, b=B)
     own = dict(vocab)
     set_scores(retriever, flat, ends, own)
-    if slice_terms:  # the same arrays whatever the slices
-        again = score_matrix(np.frombuffer(flat, np.int32), np.frombuffer(ends, np.int64), len(vocab), k1=K1, b=B,
-                             slice_terms=slice_terms)
-        for key in ("data", "indices", "indptr"):
-            assert np.array_equal(again[key], retriever.scores[key])  # type: ignore[arg-type]
+    if slice_terms:  # the same arrays whatever the slices, the ranges of terms and where the term ids are
+        on_disk = TermIds()
+        for d in docs:
+            on_disk.add(d)
+        assert np.array_equal(on_disk.ends, np.frombuffer(ends, np.int64))
+        for group_pairs in (1, 7, slice_terms, 1 << 22):
+            again = score_matrix(on_disk, on_disk.ends, len(vocab), k1=K1, b=B, slice_terms=slice_terms,
+                                 group_pairs=group_pairs)
+            for key in ("data", "indices", "indptr"):
+                assert np.array_equal(again[key], retriever.scores[key])  # type: ignore[arg-type]
     return retriever
 
 
@@ -83,8 +88,34 @@ def test_the_lexical_index_finds_what_bm25s_finds(news_texts: list[str], tmp_pat
         keep = scores[0] > 0
         assert hits.ids.tolist() == (ids[0][keep] * 3).tolist() and np.array_equal(hits.scores, scores[0][keep])
     index.save(tmp_path)  # and it saves and loads as bm25s's own
-    back = LexicalIndex.load(tmp_path)
-    assert back.search("council budget vote", 5).ids.tolist() == index.search("council budget vote", 5).ids.tolist()
+    for mapped in (False, True):
+        back = LexicalIndex.load(tmp_path, mapped=mapped)
+        assert back.search("council budget vote", 5).ids.tolist() == index.search("council budget vote", 5).ids.tolist()
+        for key in ("data", "indices", "indptr"):
+            assert np.array_equal(back._bm25.scores[key], theirs.scores[key])
+        assert back._bm25.vocab_dict == theirs.vocab_dict
+        assert (back._bm25.k1, back._bm25.b, back._bm25.method) == (theirs.k1, theirs.b, theirs.method)
+
+
+def test_the_score_arrays_are_files_not_memory(news_texts: list[str], tmp_path) -> None:
+    """[issue 12] The matrix a build makes is memory-mapped from scratch files, saved by linking or copying
+    them (not through the mapping), and the scratch files go with the index."""
+    import gc
+    from pathlib import Path
+
+    index = LexicalIndex.build(iter(news_texts), np.arange(len(news_texts)))
+    data = index._bm25.scores["data"]
+    assert isinstance(data, np.memmap)
+    scratch = Path(data.filename)
+    assert scratch.exists()
+    (tmp_path / "a").mkdir()
+    index.save(tmp_path / "a")
+    saved = np.load(tmp_path / "a" / "bm25" / "data.csc.index.npy")
+    assert np.array_equal(saved, data)
+    del index, data
+    gc.collect()
+    assert not scratch.exists()
+    assert np.load(tmp_path / "a" / "bm25" / "data.csc.index.npy").shape == saved.shape  # a link stays
 
 
 @pytest.fixture(scope="module")

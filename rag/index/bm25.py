@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from rag.errors import IndexCorruptError
-from rag.index.bm25_scores import score_matrix
+from rag.index.bm25_scores import TermIds, score_matrix, write_npy
 from rag.records import Document, Hits
 from rag.text.terms import VERSION, terms
 
@@ -56,14 +56,15 @@ def field_text(doc: Document) -> str:
     return " ".join(words)
 
 
-def set_scores(retriever: Any, flat: array[int], ends: array[int], vocab: dict[str, int]) -> None:
-    """Give a bm25s `BM25` the index of passages given as term ids (`flat`; passage i's end at `ends[i]`) over
-    `vocab`: the state its `index()` leaves (the score matrix, the vocabulary with its empty token), with the
-    matrix built by `rag.index.bm25_scores` in a fraction of the memory."""
+def set_scores(retriever: Any, flat: array[int] | TermIds, ends: array[int] | np.ndarray,
+               vocab: dict[str, int]) -> None:
+    """Give a bm25s `BM25` the index of passages given as term ids (`flat`, in memory or a scratch file; passage
+    i's end at `ends[i]`) over `vocab`: the state its `index()` leaves (the score matrix, the vocabulary with its
+    empty token), with the matrix built by `rag.index.bm25_scores` in a fraction of the memory."""
     if (retriever.method, retriever.idf_method) != ("lucene", "lucene"):
         raise ValueError(f"only bm25s's 'lucene' scoring is built here, not {retriever.method!r}")
-    retriever.scores = score_matrix(np.frombuffer(flat, np.int32), np.frombuffer(ends, np.int64), len(vocab),
-                                    k1=retriever.k1, b=retriever.b)
+    ids = flat if isinstance(flat, TermIds) else np.frombuffer(flat, np.int32)
+    retriever.scores = score_matrix(ids, np.asarray(ends, np.int64), len(vocab), k1=retriever.k1, b=retriever.b)
     retriever.nonoccurrence_array = None  # "lucene" has none
     if "" not in vocab:  # bm25s adds an empty token after the matrix is built, for queries of no known term
         vocab[""] = max(vocab.values()) + 1
@@ -88,14 +89,14 @@ class LexicalIndex:
         index = cls(retriever, np.asarray(ids, dtype=np.int64))
         if len(index.ids):
             # One tokenizer for passages and queries: what BM25 indexes is exactly what `terms()` returns. Terms
-            # become ids as they are read, into one int32 array: a list of every passage's terms as strings
-            # took ~60 bytes a term (~1 GB for an archive of 250,000 passages).
+            # become ids as they are read, appended to a scratch file: a list of every passage's terms as strings
+            # took ~60 bytes a term (~1 GB for an archive of 250,000 passages), an int32 array in memory 4.
             vocab: dict[str, int] = {}
-            flat, ends = array("i"), array("q")
+            flat = TermIds()
             for text in texts:
-                flat.extend(vocab.setdefault(t, len(vocab)) for t in terms(text) or ["\x00"])
-                ends.append(len(flat))
-            set_scores(retriever, flat, ends, vocab)
+                flat.add(vocab.setdefault(t, len(vocab)) for t in terms(text) or ["\x00"])
+            set_scores(retriever, flat, flat.ends, vocab)
+            flat.close()
         return index
 
     def __len__(self) -> int:
@@ -144,7 +145,7 @@ class LexicalIndex:
         target = folder / FOLDER
         target.mkdir(parents=True, exist_ok=True)
         if len(self.ids):  # bm25s cannot save an empty index; an empty one is just its (empty) ids
-            self._bm25.save(str(target), show_progress=False)
+            _save_bm25s(self._bm25, target)
         np.save(target / "ids.npy", self.ids)
         return [f"{FOLDER}/{p.name}" for p in sorted(target.iterdir())]
 
@@ -162,3 +163,22 @@ class LexicalIndex:
         except (OSError, ValueError) as exc:
             raise IndexCorruptError(f"cannot read the BM25 index in {target}: {exc}") from exc
         return cls(retriever, ids)
+
+
+def _save_bm25s(retriever: Any, target: Path) -> None:
+    """bm25s's `save` (the same files), with the score arrays linked or copied as files when they are memory-mapped
+    (`bm25_scores.write_npy`): bm25s would copy them through the mapping, into this process's memory."""
+    import json
+
+    import bm25s
+
+    scores = retriever.scores
+    for key in ("data", "indices", "indptr"):
+        write_npy(target / f"{key}.csc.index.npy", scores[key])
+    if retriever.nonoccurrence_array is not None:
+        np.save(target / "nonoccurrence_array.index.npy", retriever.nonoccurrence_array)
+    (target / "vocab.index.json").write_text(json.dumps(retriever.vocab_dict, ensure_ascii=False), encoding="utf-8")
+    params = {"k1": retriever.k1, "b": retriever.b, "delta": retriever.delta, "method": retriever.method,
+              "idf_method": retriever.idf_method, "dtype": retriever.dtype, "int_dtype": retriever.int_dtype,
+              "num_docs": scores["num_docs"], "version": bm25s.__version__, "backend": retriever.backend}
+    (target / "params.index.json").write_text(json.dumps(params, indent=4))

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import numpy as np
 
 from rag.errors import IndexCorruptError, MissingDependencyError
+from rag.index.ivf_spill import Spill, write_ivf
 from rag.records import Hits
 
 if TYPE_CHECKING:
@@ -38,6 +39,9 @@ EXACT_MAX = 50_000
 # (faiss warns below 39), in few iterations: cell quality beyond that changes recall little and costs minutes.
 _TRAIN_PER_CELL = 48
 _TRAIN_ITERATIONS = 12
+# At most this many vectors train an inverted file's cells: a retrain at ten times news-archive (8,192 cells) would
+# otherwise decode 393,216 float32 vectors (600 MiB) at once; 2^18 of them (32 a cell) take 384 MiB.
+_TRAIN_MAX = 1 << 18
 # Cells scanned per query, as a share of all cells. On real MiniLM vectors (bench/search.py, 100k, 1024 cells)
 # 1/64 of the cells gave recall@10 0.94, 1/32 0.96, 1/16 0.977, 1/8 0.989 at 0.4 ms a query (at 1M, 1/8:
 # ~4 ms): scanning is cheap next to the rest of ask(), recall is not.
@@ -107,6 +111,9 @@ class FaissStore:
         self.ef_search = 128
         # An inverted file needs vectors to train its cells: it is made on the first add.
         self._index = index if index is not None or kind == "ivf-sq8" else self._empty(kind)
+        # [issue 12] Codes added to a trained inverted file wait on disk (`rag.index.ivf_spill`) until the store is
+        # saved, or searched or read (then they are loaded into memory, as `add_with_ids` would have put them).
+        self._spill: Spill | None = None
 
     def _empty(self, kind: str) -> Any:
         faiss = _faiss()
@@ -117,10 +124,9 @@ class FaissStore:
             inner.hnsw.efConstruction = 80
         return faiss.IndexIDMap2(inner)
 
-    def _trained_ivf(self, sample: np.ndarray, n: int) -> Any:
-        """An empty ivf-sq8 index whose cells and quantiser ranges are trained on `sample`, sized for `n`."""
+    def _trained_ivf(self, sample: np.ndarray, nlist: int) -> Any:
+        """An empty ivf-sq8 index of `nlist` cells, they and the quantiser's ranges trained on `sample`."""
         faiss = _faiss()
-        nlist = _cells(min(n, len(sample)))
         quantizer = faiss.IndexFlatIP(self.dim)
         index = faiss.IndexIVFScalarQuantizer(
             quantizer, self.dim, nlist, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
@@ -128,8 +134,10 @@ class FaissStore:
         index.cp.niter = _TRAIN_ITERATIONS
         index.cp.max_points_per_centroid = _TRAIN_PER_CELL
         index.cp.seed = 1234
-        if len(sample) > nlist * _TRAIN_PER_CELL:  # a fixed, spread sample keeps builds reproducible
-            rows = np.random.default_rng(1234).choice(len(sample), nlist * _TRAIN_PER_CELL, replace=False)
+        index.cp.min_points_per_centroid = 30  # _TRAIN_MAX leaves 32 a cell to the largest inverted files
+        cap = min(nlist * _TRAIN_PER_CELL, _TRAIN_MAX)
+        if len(sample) > cap:  # a fixed, spread sample keeps builds reproducible
+            rows = np.random.default_rng(1234).choice(len(sample), cap, replace=False)
             sample = sample[np.sort(rows)]
         index.train(np.ascontiguousarray(sample, dtype=np.float32))
         # A hash table from id to slot: remove and reconstruct by id without scanning every cell.
@@ -143,7 +151,17 @@ class FaissStore:
         return "flat" if n <= EXACT_MAX else "ivf-sq8"
 
     def __len__(self) -> int:
-        return 0 if self._index is None else int(self._index.ntotal)
+        spilled = len(self._spill) if self._spill is not None else 0
+        return spilled + (0 if self._index is None else int(self._index.ntotal))
+
+    def _loaded(self) -> Any:
+        """The FAISS index with every vector added in memory (the spilled codes loaded into their cells)."""
+        if self._spill is not None:
+            spill, self._spill = self._spill, None
+            for block in spill.blocks():
+                self._index.add_sa_codes(np.ascontiguousarray(block["code"]), np.ascontiguousarray(block["id"]))
+            spill.close()
+        return self._index
 
     @property
     def nprobe(self) -> int | None:
@@ -160,12 +178,13 @@ class FaissStore:
         """Bytes the vectors, their codes, ids and graph or cells take in memory (measured by serialising)."""
         if self._index is None:
             return 0
-        return int(_faiss().serialize_index(self._index).nbytes)
+        return int(_faiss().serialize_index(self._loaded()).nbytes)
 
     def ids(self) -> np.ndarray:
         faiss = _faiss()
         if self._index is None:
             return np.zeros(0, np.int64)
+        self._loaded()
         if self.kind != "ivf-sq8":
             return faiss.vector_to_array(self._index.id_map).astype(np.int64)
         lists = self._index.invlists
@@ -181,7 +200,10 @@ class FaissStore:
         if self.kind != "ivf-sq8":  # rows of the inner index are in id_map order
             inner = _faiss().downcast_index(self._index.index)
             return np.asarray(inner.reconstruct_n(0, len(ids)), dtype=np.float32)
-        return np.asarray(self._index.reconstruct_batch(ids), dtype=np.float32).reshape(len(ids), self.dim)
+        index = self._loaded()
+        if index.direct_map.type == _faiss().DirectMap.NoMap:  # `write_ivf` writes no id → slot table: searching
+            index.set_direct_map_type(_faiss().DirectMap.Hashtable)  # and removing (a scan) need none
+        return np.asarray(index.reconstruct_batch(ids), dtype=np.float32).reshape(len(ids), self.dim)
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
@@ -189,16 +211,23 @@ class FaissStore:
             raise ValueError(f"expected vectors of shape (n, {self.dim}), got {vectors.shape}")
         if not len(vectors):
             return
+        ids = np.asarray(ids, dtype=np.int64)
         if self._index is None:
-            self._index = self._trained_ivf(vectors, len(vectors))
-        self._index.add_with_ids(vectors, np.asarray(ids, dtype=np.int64))
+            self._index = self._trained_ivf(vectors, _cells(len(vectors)))
+        if self.kind != "ivf-sq8":
+            self._index.add_with_ids(vectors, ids)
+            return
+        if self._spill is None:
+            index = self._index
+            self._spill = Spill(int(index.nlist), int(index.sa_code_size()), int(index.coarse_code_size()))
+        self._spill.append(ids, self._index.sa_encode(vectors))
 
     def remove(self, ids: Iterable[int]) -> None:
         drop = np.fromiter(ids, dtype=np.int64)
         if not len(drop) or self._index is None:
             return
         if self.kind != "hnsw":  # flat and inverted files delete in place
-            self._index.remove_ids(drop)
+            self._loaded().remove_ids(drop)
             return
         # HNSW graphs cannot delete nodes: rebuild from the kept vectors (no re-embedding needed).
         keep_ids = self.ids()
@@ -217,6 +246,7 @@ class FaissStore:
         k = max(1, min(k, n))
         if self.kind == "hnsw":
             _faiss().downcast_index(self._index.index).hnsw.efSearch = max(self.ef_search, k)
+        self._loaded()
         if allowed is None:
             scores, ids = self._index.search(q, k)  # faiss's own order
             return Hits(ids, scores)
@@ -235,14 +265,17 @@ class FaissStore:
         """This store, or a new one of the kind `kind_for` its size asks for, holding the same vectors.
 
         A flat store that outgrew `EXACT_MAX` becomes an ivf-sq8 one, trained on its own vectors; an ivf-sq8
-        store that grew to four times the cells it was trained with is retrained on its (decoded) vectors.
-        A store never turns back to flat when it shrinks: its exact vectors are gone.
+        store that grew to four times the cells it was trained with is retrained on its (decoded) vectors, a
+        block at a time when they are on disk. A store never turns back to flat when it shrinks: its exact
+        vectors are gone.
         """
         n = len(self)
         want = self.kind_for(n)
         if want == "ivf-sq8" and self.kind == "ivf-sq8" and self._index is not None:
             if _cells(n) < 4 * int(self._index.nlist):
                 return self
+            if self._spill is not None and not self._index.ntotal:
+                return self._retrained(n)
         elif want == self.kind or self.kind != "flat":
             return self
         ids, vectors = self.ids(), self.vectors()
@@ -250,7 +283,30 @@ class FaissStore:
         out.add(ids, vectors)
         return out
 
+    def _retrained(self, n: int) -> FaissStore:
+        """A new ivf-sq8 store of the cells `n` vectors ask for, holding this one's spilled vectors: trained on a
+        spread sample of them decoded, then each block decoded and encoded again into the new cells."""
+        spill, index = self._spill, self._index
+        assert spill is not None
+        nlist = _cells(n)
+        rows = np.sort(np.random.default_rng(1234).choice(n, min(n, nlist * _TRAIN_PER_CELL, _TRAIN_MAX),
+                                                          replace=False))
+        sample, start = [], 0
+        for block in spill.blocks():
+            mine = rows[np.searchsorted(rows, start):np.searchsorted(rows, start + len(block))] - start
+            sample.append(index.sa_decode(np.ascontiguousarray(block["code"][mine])))
+            start += len(block)
+        out = FaissStore(self.dim, kind="ivf-sq8")
+        out._index = out._trained_ivf(np.concatenate(sample), nlist)
+        del sample
+        for block in spill.blocks():
+            out.add(block["id"], index.sa_decode(np.ascontiguousarray(block["code"])))
+        return out
+
     def save(self, folder: Path) -> list[str]:
+        if self._spill is not None:  # the codes on disk go to the file straight, a range of cells at a time
+            write_ivf(folder / self.FILE, self._index, _faiss(), self._spill)
+            return [self.FILE]
         # An ivf-sq8 store that never received a vector has no trained index yet: an empty flat one stands in.
         index = self._index if self._index is not None else self._empty("flat")
         _faiss().write_index(index, str(folder / self.FILE))
