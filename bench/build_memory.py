@@ -97,13 +97,18 @@ def _child_build(args: dict[str, Any]) -> dict[str, Any]:
 
 
 def _child_load(args: dict[str, Any]) -> dict[str, Any]:
-    """Load one index in this fresh process: seconds and the peak RSS it adds; then `ask` warm questions."""
+    """Load one index in this fresh process as an engine does: seconds and the peak RSS it adds; then `ask` warm
+    questions."""
+    import inspect
+
     from rag.engine import Engine
     from rag.index.index import Index
 
     before = _status_mib("VmRSS")
     t0 = time.perf_counter()
-    index = Index.load(args["index"])
+    # As an engine loads it: memory-mapped where that side's code can (`mapped`, 2026-12-06 on), read otherwise.
+    mapped = "mapped" in inspect.signature(Index.load).parameters
+    index = Index.load(args["index"], mapped=True) if mapped else Index.load(args["index"])
     out: dict[str, Any] = {"load s": round(time.perf_counter() - t0, 2),
                            "load MiB": round(_status_mib("VmHWM") - before)}
     if args.get("ask"):

@@ -83,7 +83,7 @@ def _open(name: str, corpus: Path, gold: Path, embedder: Embedder) -> tuple[Inde
     docs = list(load_corpus([corpus]).documents)
     chunking = ChunkSettings(max_tokens=min(128, embedder.max_tokens), overlap=1)
     cached = cache.prepare([corpus], docs, cache_root=OUT / "cache", name=name, embedder=embedder, chunking=chunking)
-    index = Index.load(cached.folder, verify=False)
+    index = Index.load(cached.folder, verify=False, mapped=True)
     return index, load_gold(gold, index.documents)
 
 

@@ -162,7 +162,7 @@ def cached_engine(
                            name=dataset_name(settings.gold), embedder=embedder, chunking=chunking,
                            progress=progress, clock=clock, store=settings.store)
     t0 = clock()
-    engine = Engine(Index.load(cached.folder, store=settings.store), embedder, fusion=settings.fusion)
+    engine = Engine(Index.load(cached.folder, store=settings.store, mapped=True), embedder, fusion=settings.fusion)
     build_s = cached.build_s
     index_info = {"built": not cached.reused, "reused": cached.reused, "folder": str(cached.folder),
                   "key": cached.key, "corpus_fingerprint": cached.corpus_fingerprint,

@@ -112,7 +112,7 @@ def open_benchmark(name: str, embedder: Embedder) -> tuple[Index, list[GoldQuest
     docs = list(load_corpus(corpus).documents)
     chunking = ChunkSettings(max_tokens=min(128, embedder.max_tokens), overlap=1)
     cached = cache.prepare(corpus, docs, cache_root=OUT / "cache", name=name, embedder=embedder, chunking=chunking)
-    index = Index.load(cached.folder, verify=False)
+    index = Index.load(cached.folder, verify=False, mapped=True)
     return index, load_gold(BENCH / name / "gold.jsonl", index.documents), cached.key
 
 

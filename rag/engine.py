@@ -98,7 +98,7 @@ class Engine:
     @classmethod
     def open_with(cls, index_dir: str | Path, embedder: Embedder, *, store: StoreSpec | None = None) -> Engine:
         """The engine over the index in `index_dir` with an embedder already made."""
-        return cls(Index.load(index_dir, store=store), embedder)
+        return cls(Index.load(index_dir, store=store, mapped=True), embedder)
 
     def ask(
         self,

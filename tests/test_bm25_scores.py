@@ -112,6 +112,9 @@ def test_the_score_arrays_are_files_not_memory(news_texts: list[str], tmp_path) 
     index.save(tmp_path / "a")
     saved = np.load(tmp_path / "a" / "bm25" / "data.csc.index.npy")
     assert np.array_equal(saved, data)
+    index._bm25.save(str(tmp_path / "b"), show_progress=False)  # bm25s's own save: the very same files
+    for theirs in (tmp_path / "b").iterdir():
+        assert (tmp_path / "a" / "bm25" / theirs.name).read_bytes() == theirs.read_bytes(), theirs.name
     del index, data
     gc.collect()
     assert not scratch.exists()

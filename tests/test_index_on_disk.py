@@ -125,11 +125,38 @@ def test_the_store_turns_ivf_during_a_build_once_past_the_exact_limit(
     index = Index.create(fake_embedder)
     index.sync(_docs(8), embedder=fake_embedder, batch_texts=4)
     assert index.store.kind == "ivf-sq8" and len(index.store) == len(index.passages) > 5
+    # [issue 12] the build's codes are on disk, not in the FAISS index in memory, until it is searched or saved
+    spill = index.store._spill  # type: ignore[attr-defined]
+    assert spill is not None and len(spill) == len(index.passages)
+    assert index.store._index.ntotal == 0  # type: ignore[attr-defined]
+    index.save(index_dir)
     pid = next(iter(index.passages))
     q = fake_embedder.embed([index.passages[pid].text])
     assert pid in index.store.search(q, 5).ids[0].tolist()
-    index.save(index_dir)
+    assert not any(path.exists() for path in spill.paths)  # loaded into memory by the search: files gone
     assert Index.load(index_dir).store.kind == "ivf-sq8"
+
+
+def test_an_engine_maps_the_files_it_only_reads(
+    fake_embedder: Any, monkeypatch: pytest.MonkeyPatch, index_dir: Path
+) -> None:
+    from rag.engine import Engine
+
+    monkeypatch.setattr(index_module, "EXACT_MAX", 5)
+    monkeypatch.setattr(vectors, "EXACT_MAX", 5)
+    built = Index.create(fake_embedder)
+    built.sync(_docs(8), embedder=fake_embedder, batch_texts=4)
+    built.save(index_dir)
+    read, mapped = Index.load(index_dir), Index.load(index_dir, mapped=True)
+    engine = Engine.open_with(index_dir, fake_embedder)
+    for index in (mapped, engine.index):
+        assert isinstance(index.lexical._bm25.scores["data"], np.memmap)  # type: ignore[union-attr]
+    assert not isinstance(read.lexical._bm25.scores["data"], np.memmap)  # type: ignore[union-attr]
+    for p in list(built.passages.values())[:5]:
+        q = fake_embedder.embed([p.text])
+        assert np.array_equal(read.store.search(q, 5).ids, mapped.store.search(q, 5).ids)
+        assert read.lexical.search(p.text, 5).ids.tolist() == mapped.lexical.search(p.text, 5).ids.tolist()  # type: ignore[union-attr]
+        assert engine.ask(p.text).citations == Engine(read, fake_embedder).ask(p.text).citations
 
 
 def test_scratch_files_go_with_the_index(fake_embedder: Any) -> None:

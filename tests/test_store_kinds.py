@@ -13,7 +13,8 @@ from rag.engine import Engine
 from rag.errors import IndexCorruptError
 from rag.index import vectors as store_module
 from rag.index.index import Index
-from rag.index.vectors import EXACT_MAX, FaissStore, nlist_for, nprobe_for
+from rag.index.ivf import nlist_for, nprobe_for
+from rag.index.vectors import EXACT_MAX, FaissStore
 
 
 def _clustered(n: int, dim: int = 32, seed: int = 0) -> np.ndarray:

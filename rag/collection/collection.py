@@ -108,7 +108,7 @@ class Collection:
         if self._engine is None:
             with self._lock:
                 if self._engine is None:
-                    self._engine = Engine(Index.load(self.index_dir, store=self.store), self.embedder)
+                    self._engine = Engine(Index.load(self.index_dir, store=self.store, mapped=True), self.embedder)
         return self._engine
 
     def _removed(self) -> set[str]:

@@ -171,13 +171,15 @@ def _save_bm25s(retriever: Any, target: Path) -> None:
     import json
 
     import bm25s
+    from bm25s.utils import json_functions
 
     scores = retriever.scores
     for key in ("data", "indices", "indptr"):
         write_npy(target / f"{key}.csc.index.npy", scores[key])
     if retriever.nonoccurrence_array is not None:
         np.save(target / "nonoccurrence_array.index.npy", retriever.nonoccurrence_array)
-    (target / "vocab.index.json").write_text(json.dumps(retriever.vocab_dict, ensure_ascii=False), encoding="utf-8")
+    vocab = json_functions.dumps(retriever.vocab_dict, ensure_ascii=False)  # bm25s's own writer: the same bytes
+    (target / "vocab.index.json").write_text(vocab, encoding="utf-8")
     params = {"k1": retriever.k1, "b": retriever.b, "delta": retriever.delta, "method": retriever.method,
               "idf_method": retriever.idf_method, "dtype": retriever.dtype, "int_dtype": retriever.int_dtype,
               "num_docs": scores["num_docs"], "version": bm25s.__version__, "backend": retriever.backend}

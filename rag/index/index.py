@@ -284,20 +284,23 @@ class Index:
             raise IndexCorruptError(f"{gen} does not hold the index that was saved")
 
     @classmethod
-    def load(cls, index_dir: str | Path, *, verify: bool = True, store: StoreSpec | None = None) -> Index:
+    def load(cls, index_dir: str | Path, *, verify: bool = True, store: StoreSpec | None = None,
+             mapped: bool = False) -> Index:
         """Load the live generation of `index_dir`, checking the format version and every file's checksum.
         `store` connects to the index's store (a server's address and key); IndexMismatchError if it names
-        another kind than the index's."""
+        another kind than the index's. `mapped`: FAISS's and BM25's files memory-mapped, not read into memory,
+        for an index that is only read (an engine's): pages come in as searches touch them."""
         index_dir = Path(index_dir)
         gen = disk.current_generation(index_dir)
         try:
-            contents = files.read(index_dir, gen, verify=verify, store=store)
+            contents = files.read(index_dir, gen, verify=verify, store=store, mapped=mapped)
         except IndexCorruptError:
             # A writer may have switched to a new generation and pruned this one while it was being read:
             # that is a race, not damage, and the new generation is read instead.
             if disk.current_generation(index_dir) == gen:
                 raise
-            contents = files.read(index_dir, disk.current_generation(index_dir), verify=verify, store=store)
+            contents = files.read(index_dir, disk.current_generation(index_dir), verify=verify, store=store,
+                                  mapped=mapped)
         index = cls(**contents._asdict())
         if index.lexical is None:
             index._rebuild_lexical()

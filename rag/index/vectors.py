@@ -17,7 +17,6 @@ measures on real MiniLM embeddings (bench/search.py):
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -25,7 +24,8 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import numpy as np
 
 from rag.errors import IndexCorruptError, MissingDependencyError
-from rag.index.ivf_spill import Spill, write_ivf
+from rag.index import ivf
+from rag.index.ivf import Spill, write_ivf
 from rag.records import Hits
 
 if TYPE_CHECKING:
@@ -35,18 +35,6 @@ KINDS: tuple[str, ...] = ("flat", "ivf-sq8", "hnsw")
 # Exact search up to this many vectors: a flat scan of 50k takes ~5.5 ms on these machines (bench/search.py);
 # beyond, its cost grows with the archive, while ivf-sq8 answers in under a millisecond at recall@10 ≈ 0.98.
 EXACT_MAX = 50_000
-# k-means cells: about 4·sqrt(n), a power of two; each trained on up to this many sample vectors per cell
-# (faiss warns below 39), in few iterations: cell quality beyond that changes recall little and costs minutes.
-_TRAIN_PER_CELL = 48
-_TRAIN_ITERATIONS = 12
-# At most this many vectors train an inverted file's cells: a retrain at ten times news-archive (8,192 cells) would
-# otherwise decode 393,216 float32 vectors (600 MiB) at once; 2^18 of them (32 a cell) take 384 MiB.
-_TRAIN_MAX = 1 << 18
-# Cells scanned per query, as a share of all cells. On real MiniLM vectors (bench/search.py, 100k, 1024 cells)
-# 1/64 of the cells gave recall@10 0.94, 1/32 0.96, 1/16 0.977, 1/8 0.989 at 0.4 ms a query (at 1M, 1/8:
-# ~4 ms): scanning is cheap next to the rest of ask(), recall is not.
-_PROBE_SHARE = 1 / 8
-_MIN_PROBE = 16
 
 
 @runtime_checkable
@@ -84,20 +72,6 @@ def _faiss() -> Any:
     return faiss
 
 
-def nlist_for(n: int) -> int:
-    """k-means cells for an inverted file of `n` vectors: a power of two near 4·sqrt(n)."""
-    return int(2 ** round(math.log2(max(64.0, 4 * math.sqrt(max(n, 1))))))
-
-
-def _cells(n: int) -> int:
-    """Cells for `n` vectors that `n` vectors can also train."""
-    return min(nlist_for(n), max(1, n // _TRAIN_PER_CELL))
-
-
-def nprobe_for(nlist: int) -> int:
-    return min(nlist, max(_MIN_PROBE, round(nlist * _PROBE_SHARE)))
-
-
 class FaissStore:
     """A FAISS index with stable int64 ids: exact (flat) when small, quantised inverted file (ivf-sq8) when large."""
 
@@ -111,7 +85,7 @@ class FaissStore:
         self.ef_search = 128
         # An inverted file needs vectors to train its cells: it is made on the first add.
         self._index = index if index is not None or kind == "ivf-sq8" else self._empty(kind)
-        # [issue 12] Codes added to a trained inverted file wait on disk (`rag.index.ivf_spill`) until the store is
+        # [issue 12] Codes added to a trained inverted file wait on disk (`rag.index.ivf`) until the store is
         # saved, or searched or read (then they are loaded into memory, as `add_with_ids` would have put them).
         self._spill: Spill | None = None
 
@@ -123,27 +97,6 @@ class FaissStore:
             inner = faiss.IndexHNSWFlat(self.dim, 32, faiss.METRIC_INNER_PRODUCT)
             inner.hnsw.efConstruction = 80
         return faiss.IndexIDMap2(inner)
-
-    def _trained_ivf(self, sample: np.ndarray, nlist: int) -> Any:
-        """An empty ivf-sq8 index of `nlist` cells, they and the quantiser's ranges trained on `sample`."""
-        faiss = _faiss()
-        quantizer = faiss.IndexFlatIP(self.dim)
-        index = faiss.IndexIVFScalarQuantizer(
-            quantizer, self.dim, nlist, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
-        )
-        index.cp.niter = _TRAIN_ITERATIONS
-        index.cp.max_points_per_centroid = _TRAIN_PER_CELL
-        index.cp.seed = 1234
-        index.cp.min_points_per_centroid = 30  # _TRAIN_MAX leaves 32 a cell to the largest inverted files
-        cap = min(nlist * _TRAIN_PER_CELL, _TRAIN_MAX)
-        if len(sample) > cap:  # a fixed, spread sample keeps builds reproducible
-            rows = np.random.default_rng(1234).choice(len(sample), cap, replace=False)
-            sample = sample[np.sort(rows)]
-        index.train(np.ascontiguousarray(sample, dtype=np.float32))
-        # A hash table from id to slot: remove and reconstruct by id without scanning every cell.
-        index.set_direct_map_type(faiss.DirectMap.Hashtable)
-        index.nprobe = nprobe_for(nlist)
-        return index
 
     @staticmethod
     def kind_for(n: int) -> str:
@@ -213,7 +166,7 @@ class FaissStore:
             return
         ids = np.asarray(ids, dtype=np.int64)
         if self._index is None:
-            self._index = self._trained_ivf(vectors, _cells(len(vectors)))
+            self._index = ivf.trained(_faiss(), vectors, ivf.cells(len(vectors)))
         if self.kind != "ivf-sq8":
             self._index.add_with_ids(vectors, ids)
             return
@@ -272,7 +225,7 @@ class FaissStore:
         n = len(self)
         want = self.kind_for(n)
         if want == "ivf-sq8" and self.kind == "ivf-sq8" and self._index is not None:
-            if _cells(n) < 4 * int(self._index.nlist):
+            if ivf.cells(n) < 4 * int(self._index.nlist):
                 return self
             if self._spill is not None and not self._index.ntotal:
                 return self._retrained(n)
@@ -288,8 +241,8 @@ class FaissStore:
         spread sample of them decoded, then each block decoded and encoded again into the new cells."""
         spill, index = self._spill, self._index
         assert spill is not None
-        nlist = _cells(n)
-        rows = np.sort(np.random.default_rng(1234).choice(n, min(n, nlist * _TRAIN_PER_CELL, _TRAIN_MAX),
+        nlist = ivf.cells(n)
+        rows = np.sort(np.random.default_rng(1234).choice(n, ivf.sample_size(n, nlist),
                                                           replace=False))
         sample, start = [], 0
         for block in spill.blocks():
@@ -297,7 +250,7 @@ class FaissStore:
             sample.append(index.sa_decode(np.ascontiguousarray(block["code"][mine])))
             start += len(block)
         out = FaissStore(self.dim, kind="ivf-sq8")
-        out._index = out._trained_ivf(np.concatenate(sample), nlist)
+        out._index = ivf.trained(_faiss(), np.concatenate(sample), nlist)
         del sample
         for block in spill.blocks():
             out.add(block["id"], index.sa_decode(np.ascontiguousarray(block["code"])))

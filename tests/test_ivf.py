@@ -1,4 +1,4 @@
-"""[issue 12] An ivf-sq8 store's codes wait on disk while a build adds them (`rag.index.ivf_spill`): the file it
+"""[issue 12] An ivf-sq8 store's codes wait on disk while a build adds them (`rag.index.ivf`): the file it
 writes is FAISS's own for the same vectors, and nothing of the vectors is held in memory until it is searched."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import faiss
 import numpy as np
 import pytest
 
-from rag.index import ivf_spill, vectors
+from rag.index import ivf, vectors
 from rag.index.vectors import FaissStore
 
 
@@ -33,7 +33,7 @@ def _bytes(index: object) -> bytes:
 
 @pytest.mark.parametrize("groups", [1, 3, 64])
 def test_the_file_written_from_disk_is_faiss_own(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, groups: int) -> None:
-    monkeypatch.setattr(ivf_spill, "GROUPS", groups)
+    monkeypatch.setattr(ivf, "GROUPS", groups)
     x, ids = _unit(4000, 24, 0), np.arange(4000, dtype=np.int64) * 5 + 3
     store = _filled(x, ids, 300)
     assert len(store) == 4000 and store._index.ntotal == 0  # every code on disk, none in memory
@@ -70,14 +70,14 @@ def test_searching_reading_and_removing_load_the_codes_first(tmp_path: Path) -> 
 
 def test_a_store_that_grew_is_retrained_a_block_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(vectors, "EXACT_MAX", 100)
-    monkeypatch.setattr(ivf_spill, "BLOCK", 257)  # many blocks per file
+    monkeypatch.setattr(ivf, "BLOCK", 257)  # many blocks per file
     x, ids = _unit(8000, 16, 2), np.arange(8000, dtype=np.int64)
     on_disk = _filled(x, ids, 400)  # trained on the first 400 vectors: 8 cells
     in_memory = _filled(x, ids, 400)
     in_memory.ids()  # loads the codes: the store retrains as it always did, from every vector decoded
-    assert on_disk._index.nlist == 8 and vectors._cells(8000) >= 32
+    assert on_disk._index.nlist == 8 and ivf.cells(8000) >= 32
     a, b = on_disk.resized(), in_memory.resized()
-    assert a is not on_disk and a._index.nlist == b._index.nlist == vectors._cells(8000)
+    assert a is not on_disk and a._index.nlist == b._index.nlist == ivf.cells(8000)
     assert a._index.ntotal == 0 and len(a) == 8000  # still on disk
     assert sorted(a.ids().tolist()) == ids.tolist()
     # Trained on the same sample and given the same vectors: the same cells and codes, listed in another order.
@@ -86,10 +86,10 @@ def test_a_store_that_grew_is_retrained_a_block_at_a_time(monkeypatch: pytest.Mo
 
 
 def test_the_training_sample_is_capped(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(vectors, "_TRAIN_MAX", 500)
+    monkeypatch.setattr(ivf, "_TRAIN_MAX", 500)
     seen: list[int] = []
     real = faiss.IndexIVFScalarQuantizer.train
     monkeypatch.setattr(faiss.IndexIVFScalarQuantizer, "train", lambda self, s: (seen.append(len(s)), real(self, s)))
     store = FaissStore(16, kind="ivf-sq8")
     store.add(np.arange(5000), _unit(5000, 16, 3))
-    assert seen == [500] and store._index.nlist == vectors._cells(5000)
+    assert seen == [500] and store._index.nlist == ivf.cells(5000)
