@@ -3,7 +3,7 @@ fresh process (peak RSS is per process), the code of a base commit ("before") an
 side by side in one run.
 
     python bench/build_memory.py [--sizes 500,1000,2000] [--before REV] [--batch-texts N] [--fake] [--ask N]
-                                 [--out FILE]
+                                 [--corpus CORPUS.jsonl] [--no-compare] [--out FILE]
 
 For each size and each side it prints articles, passages, sentences, build seconds, passages/s, the RSS once
 the model is loaded and the peak RSS of the build; then, per side, the slope of peak RSS per 1,000 passages (a
@@ -215,6 +215,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ask", type=int, default=0, help="warm ask() calls timed on each loaded index")
     ap.add_argument("--corpus", type=Path, default=CORPUS)
     ap.add_argument("--out", type=Path, help="also write the rows and comparisons as JSON here")
+    ap.add_argument("--no-compare", action="store_true",
+                    help="skip comparing the two sides' vectors (it decodes them all: ~18 GB at 35,000 articles)")
     ap.add_argument("--child", nargs=2, metavar=("TASK", "ARGS"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
@@ -247,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append(row)
                 built[side] = index
                 _print_row(row)
-            if len(built) == 2:
+            if len(built) == 2 and not args.no_compare:
                 checks.append({"articles": n, **_run_child("compare", {"a": str(built["after"]),
                                                                       "b": str(built["before"])}, ROOT)})
                 print(f"  after vs before at {n} articles: {checks[-1]}", flush=True)

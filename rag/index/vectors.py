@@ -244,13 +244,15 @@ class FaissStore:
         nlist = ivf.cells(n)
         rows = np.sort(np.random.default_rng(1234).choice(n, ivf.sample_size(n, nlist),
                                                           replace=False))
-        sample, start = [], 0
+        sample = np.empty((len(rows), self.dim), np.float32)  # filled in place: one copy of the sample, not two
+        start = 0
         for block in spill.blocks():
-            mine = rows[np.searchsorted(rows, start):np.searchsorted(rows, start + len(block))] - start
-            sample.append(index.sa_decode(np.ascontiguousarray(block["code"][mine])))
+            first, last = np.searchsorted(rows, [start, start + len(block)])
+            if last > first:
+                sample[first:last] = index.sa_decode(np.ascontiguousarray(block["code"][rows[first:last] - start]))
             start += len(block)
         out = FaissStore(self.dim, kind="ivf-sq8")
-        out._index = ivf.trained(_faiss(), np.concatenate(sample), nlist)
+        out._index = ivf.trained(_faiss(), sample, nlist)
         del sample
         for block in spill.blocks():
             out.add(block["id"], index.sa_decode(np.ascontiguousarray(block["code"])))
