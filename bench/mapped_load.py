@@ -65,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = [json.loads(line) for line in args.gold.read_text(encoding="utf-8").splitlines() if line.strip()]
     questions = [(r["question"], r.get("date")) for r in rows][: args.warm + args.questions]
     times: dict[str, list[float]] = {"read": [], "mapped": []}
+    stages: dict[str, dict[str, list[float]]] = {"read": {}, "mapped": {}}
     same = 0
     for i, (q, date) in enumerate(questions):
         answers = {}
@@ -73,11 +74,15 @@ def main(argv: list[str] | None = None) -> int:
             answers[how] = engines[how].ask(q, as_of=date) if date else engines[how].ask(q)
             if i >= args.warm:
                 times[how].append((time.perf_counter() - t0) * 1000)
+                for stage, ms in answers[how].timings.items():
+                    stages[how].setdefault(stage, []).append(ms)
         same += i >= args.warm and answers["read"].text == answers["mapped"].text
     for how, ms in times.items():
         ms.sort()
         print(f"{how:>6}: warm ask() p50 {statistics.median(ms):.1f} ms, p95 {ms[int(0.95 * (len(ms) - 1))]:.1f} ms "
               f"({len(ms)} questions)")
+    for how, by_stage in stages.items():
+        print(f"{how:>6}: p50 by stage " + ", ".join(f"{k} {statistics.median(v):.1f}" for k, v in by_stage.items()))
     print(f"same answers: {same} of {len(times['read'])}")
     return 0
 
