@@ -74,8 +74,8 @@ def main(argv: list[str] | None = None) -> int:
             answers[how] = engines[how].ask(q, as_of=date) if date else engines[how].ask(q)
             if i >= args.warm:
                 times[how].append((time.perf_counter() - t0) * 1000)
-                for stage, ms in answers[how].timings.items():
-                    stages[how].setdefault(stage, []).append(ms)
+                for stage, spent in answers[how].timings.items():
+                    stages[how].setdefault(stage, []).append(spent)
         same += i >= args.warm and answers["read"].text == answers["mapped"].text
     for how, ms in times.items():
         ms.sort()
