@@ -160,9 +160,9 @@ def test_an_engine_maps_the_files_it_only_reads(
     built.save(index_dir)
     read, mapped = Index.load(index_dir), Index.load(index_dir, mapped=True)
     engine = Engine.open_with(index_dir, fake_embedder)
-    for index in (mapped, engine.index):
+    for index in (read, mapped, engine.index):  # BM25 and an inverted file are mapped however an index is loaded
         assert _on_a_map(index.lexical._bm25.scores["data"])  # type: ignore[union-attr]
-    assert not _on_a_map(read.lexical._bm25.scores["data"])  # type: ignore[union-attr]
+        assert index.store._shared  # type: ignore[attr-defined]
     for p in list(built.passages.values())[:5]:
         q = fake_embedder.embed([p.text])
         assert np.array_equal(read.store.search(q, 5).ids, mapped.store.search(q, 5).ids)
@@ -188,3 +188,71 @@ def test_text_store_drop_forgets_documents_and_their_passages(fake_embedder: Any
     assert sorted(store.drop(["d1", "unknown"])) == gone
     assert "d1" not in index.documents and not any(pid in index.passages for pid in gone)
     assert store.passage_count() == len(list(index.passages)) and store.max_passage_id() == index.next_id - 1
+
+
+def test_an_update_copies_the_mapped_cells_on_write(
+    fake_embedder: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """[issue 12] An update of an ivf-sq8 index never reads its codes into memory: removals are kept as ids and
+    the save writes the mapped cells without them, then the new codes. Same vectors and hits as the update made
+    on the index read into memory (the code before)."""
+    import faiss
+
+    from rag.index.vectors import FaissStore
+
+    monkeypatch.setattr(index_module, "EXACT_MAX", 5)
+    monkeypatch.setattr(vectors, "EXACT_MAX", 5)
+    docs = _docs(10)
+    built = Index.create(fake_embedder)
+    built.sync(docs[:8], embedder=fake_embedder, batch_texts=4)
+    built.save(tmp_path / "base")
+    changed = [replace(docs[1], text=docs[1].text + " A late correction was filed."), *docs[2:10]]  # d0 removed
+    saved = []
+    for name in ("mapped", "in-memory"):
+        index = Index.load(tmp_path / "base")
+        assert index.store._shared  # type: ignore[attr-defined]
+        if name == "in-memory":  # the codes read into memory, as every update did before
+            index.store = FaissStore(index.dim, kind="ivf-sq8",
+                                     index=faiss.read_index(str(disk.current_generation(tmp_path / "base") /
+                                                                FaissStore.FILE)))
+            index.store._index.set_direct_map_type(faiss.DirectMap.Hashtable)  # type: ignore[attr-defined]
+        index.sync(changed, embedder=fake_embedder, batch_texts=4)
+        if name == "mapped":
+            inner = faiss.downcast_InvertedLists(faiss.downcast_index(index.store._index).invlists)  # type: ignore[attr-defined]
+            assert type(inner).__name__ == "OnDiskInvertedLists"  # still the generation's file, unchanged
+            assert index.store._dropped is not None and len(index.store._dropped)  # type: ignore[attr-defined]
+        index.save(tmp_path / name)
+        saved.append(Index.load(tmp_path / name))
+    a, b = (s.store for s in saved)
+    assert len(a) == len(b) == len(saved[0].passages) and sorted(a.ids().tolist()) == sorted(b.ids().tolist())
+    order_a, order_b = np.argsort(a.ids()), np.argsort(b.ids())
+    assert np.array_equal(a.vectors()[order_a], b.vectors()[order_b])
+    for p in list(saved[0].passages.values())[:6]:
+        q = fake_embedder.embed([p.text])
+        assert set(a.search(q, 5).ids[0].tolist()) == set(b.search(q, 5).ids[0].tolist())
+    assert "d0" not in saved[0].documents
+
+
+def test_removals_from_a_mapped_store_stay_ids_until_the_save(tmp_path: Path) -> None:
+    import faiss
+
+    from rag.index.vectors import FaissStore
+
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((3000, 16)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    store = FaissStore(16, kind="ivf-sq8")
+    store.add(np.arange(3000), x)
+    (tmp_path / "a").mkdir()
+    store.save(tmp_path / "a")
+    back = FaissStore.load(tmp_path / "a", dim=16, kind="ivf-sq8")
+    back.remove([1, 2, 3, 99_999])
+    back.remove([3, 4])  # again: still ids, nothing read into memory
+    assert back._shared and back._dropped.tolist() == [1, 2, 3, 4] and len(back) == 2996  # type: ignore[union-attr]
+    assert type(faiss.downcast_InvertedLists(back._index.invlists)).__name__ == "OnDiskInvertedLists"
+    (tmp_path / "b").mkdir()
+    back.save(tmp_path / "b")
+    again = FaissStore.load(tmp_path / "b", dim=16, kind="ivf-sq8")
+    assert sorted(again.ids().tolist()) == [0, *range(5, 3000)]
+    assert len(back.search(x[:3], 5).ids[0]) == 5 and not back._shared  # a search reads it into memory first
+    assert np.isin(back.search(x[1:5], 10).ids, [1, 2, 3, 4]).sum() == 0

@@ -172,12 +172,15 @@ def template(index: Any, faiss: Any, ntotal: int) -> bytes:
     return bytes(faiss.serialize_index(empty))
 
 
-def write_ivf(path: Path, index: Any, faiss: Any, spill: Spill | None) -> None:
-    """Write the ivf-sq8 `index` with the records of `spill` added after its own, as FAISS's index file: the
-    cells already in memory (an index loaded to be updated) and those on disk, a range of cells at a time."""
+def write_ivf(path: Path, index: Any, faiss: Any, spill: Spill | None, dropped: np.ndarray | None = None) -> None:
+    """Write the ivf-sq8 `index` less the ids `dropped` (sorted), with the records of `spill` added after its own,
+    as FAISS's index file: the cells of `index` (in memory, or mapped from the generation an update started from)
+    and those on disk, a range of cells at a time."""
     nlist, code_size = int(index.nlist), int(index.code_size)
     lists = index.invlists
     sizes = np.array([lists.list_size(c) for c in range(nlist)], np.int64)
+    if dropped is not None and len(dropped):
+        sizes -= np.array([np.count_nonzero(_kept(_ids_of(lists, c, faiss), dropped) == 0) for c in range(nlist)])
     if spill is not None:
         sizes = sizes + spill.sizes
     header = template(index, faiss, int(sizes.sum()))
@@ -190,11 +193,38 @@ def write_ivf(path: Path, index: Any, faiss: Any, spill: Spill | None) -> None:
         fh.write(np.array([nlist, *sizes], "<u8").tobytes())  # FAISS's vector<size_t>: length, then items
         groups = range(spill.groups) if spill is not None else [None]
         for group in groups:
-            _write_cells(fh, index, faiss, spill, group)
+            _write_cells(fh, index, faiss, spill, group, dropped)
 
 
-def _write_cells(fh: BinaryIO, index: Any, faiss: Any, spill: Spill | None, group: int | None) -> None:
-    """Each cell of a range: its codes, then its ids (the in-memory ones first, then the spilled ones)."""
+def in_memory(index: Any, faiss: Any, spill: Spill | None, dropped: np.ndarray | None) -> Any:
+    """`index` less `dropped` plus `spill`, as one FAISS index in memory (its file written, then read)."""
+    path = scratch_file("rag-ivf-", ".faiss")
+    try:
+        write_ivf(path, index, faiss, spill, dropped)
+        out = faiss.read_index(str(path))
+    finally:
+        unlink_quietly(path)
+    out.set_direct_map_type(faiss.DirectMap.Hashtable)
+    return out
+
+
+def _ids_of(lists: Any, cell: int, faiss: Any) -> np.ndarray:
+    n = lists.list_size(cell)
+    return faiss.rev_swig_ptr(lists.get_ids(cell), n).astype("<i8") if n else np.zeros(0, "<i8")
+
+
+def _kept(ids: np.ndarray, dropped: np.ndarray | None) -> np.ndarray:
+    """1 for each id to keep, 0 for each of `dropped` (sorted)."""
+    if dropped is None or not len(dropped) or not len(ids):
+        return np.ones(len(ids), np.uint8)
+    at = np.minimum(np.searchsorted(dropped, ids), len(dropped) - 1)
+    return (dropped[at] != ids).astype(np.uint8)
+
+
+def _write_cells(fh: BinaryIO, index: Any, faiss: Any, spill: Spill | None, group: int | None,
+                 dropped: np.ndarray | None) -> None:
+    """Each cell of a range: its codes, then its ids (the index's own first, less `dropped`, then the spilled
+    ones)."""
     code_size = int(index.code_size)
     lists = index.invlists
     if spill is None or group is None:
@@ -205,12 +235,17 @@ def _write_cells(fh: BinaryIO, index: Any, faiss: Any, spill: Spill | None, grou
     bounds = np.searchsorted(cells, np.arange(span.start, span.stop + 1))
     for i, cell in enumerate(span):
         n = lists.list_size(cell)
-        codes = [faiss.rev_swig_ptr(lists.get_codes(cell), n * code_size).copy()] if n else []
-        ids = [faiss.rev_swig_ptr(lists.get_ids(cell), n).astype("<i8")] if n else []
+        codes, ids = [], []
+        if n:
+            own = _ids_of(lists, cell, faiss)
+            keep = _kept(own, dropped).astype(bool)
+            cell_codes = faiss.rev_swig_ptr(lists.get_codes(cell), n * code_size).reshape(n, code_size)
+            codes.append(np.ascontiguousarray(cell_codes[keep]).ravel())
+            ids.append(own[keep])
         if records is not None and spill is not None and bounds[i + 1] > bounds[i]:
             mine = records[bounds[i]:bounds[i + 1]]
-            own: np.ndarray = mine["code"]
-            codes.append(np.ascontiguousarray(own[:, spill.coarse_size:]).ravel())
+            spilled: np.ndarray = mine["code"]
+            codes.append(np.ascontiguousarray(spilled[:, spill.coarse_size:]).ravel())
             ids.append(mine["id"])
         for part in codes:
             fh.write(part.tobytes())

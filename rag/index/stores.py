@@ -103,7 +103,8 @@ def load(
 ) -> tuple[VectorStore, Lexical | None]:
     """The store and BM25 of the generation `folder`; the BM25 is None when saved by another version of the
     tokenizer (the caller rebuilds it). IndexMismatchError when `spec` names another kind of store. `mapped`:
-    FAISS's and bm25s's files memory-mapped, for reading only (a Qdrant collection is on its server anyway)."""
+    FAISS's file memory-mapped, for reading only (a Qdrant collection is on its server anyway); an ivf-sq8 file and
+    bm25s's files are mapped either way, and copied on write (`FaissStore`) or rebuilt (BM25) by an update."""
     stored = manifest["store"]
     kind = str(stored["kind"])
     qdrant = kind == "qdrant"
@@ -112,9 +113,9 @@ def load(
             f"the index in {folder.parent} keeps its vectors in {stored.get('uri') if qdrant else 'faiss'}, not "
             f"{spec.uri}; rebuild it there with `rag index --rebuild --store {spec.uri}`")
     same_terms = manifest.get("lexical_version") == bm25.VERSION
-    if not qdrant:
+    if not qdrant:  # BM25 is never changed in place (an update builds a new one): mapped for writers too
         return (FaissStore.load(folder, dim=dim, kind=kind, mapped=mapped),
-                LexicalIndex.load(folder, mapped=mapped) if same_terms else None)
+                LexicalIndex.load(folder, mapped=True) if same_terms else None)
     if not same_terms:  # rebuilding its terms would write to the store: a reader must not
         raise IndexMismatchError(f"the index in {folder.parent} was tokenized by another version of rag; rebuild "
                                  "it with `rag index --rebuild`")

@@ -88,6 +88,10 @@ class FaissStore:
         # [issue 12] Codes added to a trained inverted file wait on disk (`rag.index.ivf`) until the store is
         # saved, or searched or read (then they are loaded into memory, as `add_with_ids` would have put them).
         self._spill: Spill | None = None
+        # An ivf-sq8 index is loaded memory-mapped from its generation's file, which is never written: an update
+        # keeps the ids it removes here (sorted) and the save writes the cells without them (copy on write).
+        self._shared = False
+        self._dropped: np.ndarray | None = None
 
     def _empty(self, kind: str) -> Any:
         faiss = _faiss()
@@ -105,10 +109,17 @@ class FaissStore:
 
     def __len__(self) -> int:
         spilled = len(self._spill) if self._spill is not None else 0
-        return spilled + (0 if self._index is None else int(self._index.ntotal))
+        dropped = len(self._dropped) if self._dropped is not None else 0
+        return spilled - dropped + (0 if self._index is None else int(self._index.ntotal))
 
     def _loaded(self) -> Any:
-        """The FAISS index with every vector added in memory (the spilled codes loaded into their cells)."""
+        """The FAISS index with every vector added in memory (the spilled codes loaded into their cells; a mapped
+        index that was changed, read into memory with its changes)."""
+        if self._shared and (self._spill is not None or self._dropped is not None):
+            self._index = ivf.in_memory(self._index, _faiss(), self._spill, self._dropped)
+            if self._spill is not None:
+                self._spill.close()
+            self._shared, self._spill, self._dropped = False, None, None
         if self._spill is not None:
             spill, self._spill = self._spill, None
             for block in spill.blocks():
@@ -134,10 +145,14 @@ class FaissStore:
         return int(_faiss().serialize_index(self._loaded()).nbytes)
 
     def ids(self) -> np.ndarray:
-        faiss = _faiss()
         if self._index is None:
             return np.zeros(0, np.int64)
         self._loaded()
+        return self._own_ids()
+
+    def _own_ids(self) -> np.ndarray:
+        """The ids of the FAISS index as it stands (spilled codes and removals pending left out)."""
+        faiss = _faiss()
         if self.kind != "ivf-sq8":
             return faiss.vector_to_array(self._index.id_map).astype(np.int64)
         lists = self._index.invlists
@@ -178,6 +193,12 @@ class FaissStore:
     def remove(self, ids: Iterable[int]) -> None:
         drop = np.fromiter(ids, dtype=np.int64)
         if not len(drop) or self._index is None:
+            return
+        if self._shared and self._spill is None:  # removed when the save writes the cells
+            present = np.intersect1d(drop, self._own_ids())
+            if len(present):
+                both = present if self._dropped is None else np.union1d(self._dropped, present)
+                self._dropped = both.astype(np.int64)
             return
         if self.kind != "hnsw":  # flat and inverted files delete in place
             self._loaded().remove_ids(drop)
@@ -259,8 +280,8 @@ class FaissStore:
         return out
 
     def save(self, folder: Path) -> list[str]:
-        if self._spill is not None:  # the codes on disk go to the file straight, a range of cells at a time
-            write_ivf(folder / self.FILE, self._index, _faiss(), self._spill)
+        if self._spill is not None or self._shared:  # the cells go to the file a range at a time
+            write_ivf(folder / self.FILE, self._index, _faiss(), self._spill, self._dropped)
             return [self.FILE]
         # An ivf-sq8 store that never received a vector has no trained index yet: an empty flat one stands in.
         index = self._index if self._index is not None else self._empty("flat")
@@ -270,9 +291,11 @@ class FaissStore:
     @classmethod
     def load(cls, folder: Path, *, dim: int, kind: str, mapped: bool = False) -> FaissStore:
         """The store saved in `folder`; `mapped`: memory-mapped and read-only (to check a generation just
-        written without a second copy of its vectors in memory), never to be changed."""
+        written without a second copy of its vectors in memory), never to be changed. An ivf-sq8 index is always
+        mapped (its cells are copied, without what was removed, when the store is saved after a change)."""
         faiss = _faiss()
-        flags = faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY if mapped else 0
+        ivf_file = _peek_ivf(folder / cls.FILE)
+        flags = faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY if mapped or ivf_file else 0
         try:
             index = faiss.read_index(str(folder / cls.FILE), flags)
         except RuntimeError as exc:
@@ -282,7 +305,18 @@ class FaissStore:
         found = _kind_of(faiss, index)
         if found != kind and index.ntotal:
             raise IndexCorruptError(f"{folder / cls.FILE} holds a {found} index; the manifest says {kind}")
-        return cls(dim, kind=found, index=index)
+        store = cls(dim, kind=found, index=index)
+        store._shared = found == "ivf-sq8"
+        return store
+
+
+def _peek_ivf(path: Path) -> bool:
+    """Whether `path` holds an inverted file (FAISS's "IwSq"/"IwSQ" tag), read from its first bytes."""
+    try:
+        with path.open("rb") as fh:
+            return fh.read(4) in (b"IwSq", b"IwSQ")
+    except OSError:
+        return False
 
 
 def _kind_of(faiss: Any, index: Any) -> str:
