@@ -15,6 +15,7 @@ compares them.
 from __future__ import annotations
 
 import math
+import os
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
@@ -172,10 +173,11 @@ def template(index: Any, faiss: Any, ntotal: int) -> bytes:
     return bytes(faiss.serialize_index(empty))
 
 
-def write_ivf(path: Path, index: Any, faiss: Any, spill: Spill | None, dropped: np.ndarray | None = None) -> None:
+def write_ivf(path: Path, index: Any, faiss: Any, spill: Spill | None, dropped: np.ndarray | None = None,
+              source: int | None = None) -> None:
     """Write the ivf-sq8 `index` less the ids `dropped` (sorted), with the records of `spill` added after its own,
-    as FAISS's index file: the cells of `index` (in memory, or mapped from the generation an update started from)
-    and those on disk, a range of cells at a time."""
+    as FAISS's index file: the cells of `index` (in memory, or mapped from the generation an update started from,
+    whose file is open as `source`) and those on disk, a range of cells at a time."""
     nlist, code_size = int(index.nlist), int(index.code_size)
     lists = index.invlists
     sizes = np.array([lists.list_size(c) for c in range(nlist)], np.int64)
@@ -193,14 +195,14 @@ def write_ivf(path: Path, index: Any, faiss: Any, spill: Spill | None, dropped: 
         fh.write(np.array([nlist, *sizes], "<u8").tobytes())  # FAISS's vector<size_t>: length, then items
         groups = range(spill.groups) if spill is not None else [None]
         for group in groups:
-            _write_cells(fh, index, faiss, spill, group, dropped)
+            _write_cells(fh, _Cells(index, faiss, source), spill, group, dropped)
 
 
-def in_memory(index: Any, faiss: Any, spill: Spill | None, dropped: np.ndarray | None) -> Any:
+def in_memory(index: Any, faiss: Any, spill: Spill | None, dropped: np.ndarray | None, source: int | None) -> Any:
     """`index` less `dropped` plus `spill`, as one FAISS index in memory (its file written, then read)."""
     path = scratch_file("rag-ivf-", ".faiss")
     try:
-        write_ivf(path, index, faiss, spill, dropped)
+        write_ivf(path, index, faiss, spill, dropped, source)
         out = faiss.read_index(str(path))
     finally:
         unlink_quietly(path)
@@ -221,27 +223,44 @@ def _kept(ids: np.ndarray, dropped: np.ndarray | None) -> np.ndarray:
     return (dropped[at] != ids).astype(np.uint8)
 
 
-def _write_cells(fh: BinaryIO, index: Any, faiss: Any, spill: Spill | None, group: int | None,
+class _Cells:
+    """The codes and ids of an index's cells. Cells mapped from a file that is open (`source`) are read from it
+    with plain reads: read through the mapping, every page of them would count in this process's memory."""
+
+    def __init__(self, index: Any, faiss: Any, source: int | None) -> None:
+        self.lists, self.faiss, self.source = index.invlists, faiss, source
+        self.nlist, self.code_size = int(index.nlist), int(index.code_size)
+        self.on_disk = faiss.downcast_InvertedLists(self.lists) if source is not None else None
+        if self.on_disk is not None and not hasattr(self.on_disk, "lists"):
+            self.on_disk = None  # in memory after all
+
+    def get(self, cell: int) -> tuple[np.ndarray, np.ndarray]:
+        """(codes as (n, code_size) bytes, ids) of `cell`."""
+        n = self.lists.list_size(cell)
+        if not n:
+            return np.zeros((0, self.code_size), np.uint8), np.zeros(0, "<i8")
+        if self.on_disk is not None and self.source is not None:  # codes then ids, at the cell's offset
+            raw = os.pread(self.source, n * (self.code_size + 8), int(self.on_disk.lists.at(cell).offset))
+            codes = np.frombuffer(raw, np.uint8, n * self.code_size).reshape(n, self.code_size)
+            return codes, np.frombuffer(raw, "<i8", n, n * self.code_size)
+        codes = self.faiss.rev_swig_ptr(self.lists.get_codes(cell), n * self.code_size).reshape(n, self.code_size)
+        return codes, _ids_of(self.lists, cell, self.faiss)
+
+
+def _write_cells(fh: BinaryIO, cells_of: _Cells, spill: Spill | None, group: int | None,
                  dropped: np.ndarray | None) -> None:
     """Each cell of a range: its codes, then its ids (the index's own first, less `dropped`, then the spilled
     ones)."""
-    code_size = int(index.code_size)
-    lists = index.invlists
     if spill is None or group is None:
-        cells, records, span = np.zeros(0, np.int64), None, range(int(index.nlist))
+        cells, records, span = np.zeros(0, np.int64), None, range(cells_of.nlist)
     else:
         cells, records = spill.read(group)
         span = spill.cells_of(group)
     bounds = np.searchsorted(cells, np.arange(span.start, span.stop + 1))
     for i, cell in enumerate(span):
-        n = lists.list_size(cell)
-        codes, ids = [], []
-        if n:
-            own = _ids_of(lists, cell, faiss)
-            keep = _kept(own, dropped).astype(bool)
-            cell_codes = faiss.rev_swig_ptr(lists.get_codes(cell), n * code_size).reshape(n, code_size)
-            codes.append(np.ascontiguousarray(cell_codes[keep]).ravel())
-            ids.append(own[keep])
+        own_codes, own = cells_of.get(cell)
+        keep = _kept(own, dropped).astype(bool)
+        codes, ids = [np.ascontiguousarray(own_codes[keep]).ravel()], [own[keep]]
         if records is not None and spill is not None and bounds[i + 1] > bounds[i]:
             mine = records[bounds[i]:bounds[i + 1]]
             spilled: np.ndarray = mine["code"]

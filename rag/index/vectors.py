@@ -17,6 +17,8 @@ measures on real MiniLM embeddings (bench/search.py):
 
 from __future__ import annotations
 
+import os
+import weakref
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -92,6 +94,7 @@ class FaissStore:
         # keeps the ids it removes here (sorted) and the save writes the cells without them (copy on write).
         self._shared = False
         self._dropped: np.ndarray | None = None
+        self._source: int | None = None  # the mapped file, open: read with plain reads when the cells are copied
 
     def _empty(self, kind: str) -> Any:
         faiss = _faiss()
@@ -116,7 +119,7 @@ class FaissStore:
         """The FAISS index with every vector added in memory (the spilled codes loaded into their cells; a mapped
         index that was changed, read into memory with its changes)."""
         if self._shared and (self._spill is not None or self._dropped is not None):
-            self._index = ivf.in_memory(self._index, _faiss(), self._spill, self._dropped)
+            self._index = ivf.in_memory(self._index, _faiss(), self._spill, self._dropped, self._source)
             if self._spill is not None:
                 self._spill.close()
             self._shared, self._spill, self._dropped = False, None, None
@@ -281,7 +284,7 @@ class FaissStore:
 
     def save(self, folder: Path) -> list[str]:
         if self._spill is not None or self._shared:  # the cells go to the file a range at a time
-            write_ivf(folder / self.FILE, self._index, _faiss(), self._spill, self._dropped)
+            write_ivf(folder / self.FILE, self._index, _faiss(), self._spill, self._dropped, self._source)
             return [self.FILE]
         # An ivf-sq8 store that never received a vector has no trained index yet: an empty flat one stands in.
         index = self._index if self._index is not None else self._empty("flat")
@@ -306,7 +309,11 @@ class FaissStore:
         if found != kind and index.ntotal:
             raise IndexCorruptError(f"{folder / cls.FILE} holds a {found} index; the manifest says {kind}")
         store = cls(dim, kind=found, index=index)
-        store._shared = found == "ivf-sq8"
+        if found == "ivf-sq8":
+            store._shared = True
+            # Kept open: the generation may be pruned while an update of it is under way.
+            store._source = os.open(folder / cls.FILE, os.O_RDONLY)
+            weakref.finalize(store, os.close, store._source)
         return store
 
 
