@@ -91,6 +91,15 @@ def trained(faiss: Any, sample: np.ndarray, nlist: int) -> Any:
     return index
 
 
+def is_ivf_file(path: Path) -> bool:
+    """Whether `path` holds an ivf-sq8 index (FAISS's "IwSq"/"IwSQ" tag), read from its first bytes."""
+    try:
+        with path.open("rb") as fh:
+            return fh.read(4) in (b"IwSq", b"IwSQ")
+    except OSError:
+        return False
+
+
 class Spill:
     """Codes added to a trained ivf-sq8 index, on disk until it is written or loaded into memory.
 
@@ -152,6 +161,20 @@ class Spill:
     def close(self) -> None:
         """Remove the scratch files."""
         self._finalizer()
+
+
+def decoded_sample(index: Any, spill: Spill, n: int) -> np.ndarray:
+    """A spread sample of the `n` vectors of `spill`, decoded, to train the cells `n` vectors ask for: filled in
+    place (one copy of it, not a list of blocks and their concatenation), a block of codes at a time."""
+    rows = np.sort(np.random.default_rng(1234).choice(n, sample_size(n, cells(n)), replace=False))
+    sample = np.empty((len(rows), int(index.d)), np.float32)
+    start = 0
+    for block in spill.blocks():
+        first, last = np.searchsorted(rows, [start, start + len(block)])
+        if last > first:
+            sample[first:last] = index.sa_decode(np.ascontiguousarray(block["code"][rows[first:last] - start]))
+        start += len(block)
+    return sample
 
 
 def _unlink_all(paths: list[Path]) -> None:

@@ -265,19 +265,8 @@ class FaissStore:
         spread sample of them decoded, then each block decoded and encoded again into the new cells."""
         spill, index = self._spill, self._index
         assert spill is not None
-        nlist = ivf.cells(n)
-        rows = np.sort(np.random.default_rng(1234).choice(n, ivf.sample_size(n, nlist),
-                                                          replace=False))
-        sample = np.empty((len(rows), self.dim), np.float32)  # filled in place: one copy of the sample, not two
-        start = 0
-        for block in spill.blocks():
-            first, last = np.searchsorted(rows, [start, start + len(block)])
-            if last > first:
-                sample[first:last] = index.sa_decode(np.ascontiguousarray(block["code"][rows[first:last] - start]))
-            start += len(block)
         out = FaissStore(self.dim, kind="ivf-sq8")
-        out._index = ivf.trained(_faiss(), sample, nlist)
-        del sample
+        out._index = ivf.trained(_faiss(), ivf.decoded_sample(index, spill, n), ivf.cells(n))
         for block in spill.blocks():
             out.add(block["id"], index.sa_decode(np.ascontiguousarray(block["code"])))
         return out
@@ -297,7 +286,7 @@ class FaissStore:
         written without a second copy of its vectors in memory), never to be changed. An ivf-sq8 index is always
         mapped (its cells are copied, without what was removed, when the store is saved after a change)."""
         faiss = _faiss()
-        ivf_file = _peek_ivf(folder / cls.FILE)
+        ivf_file = ivf.is_ivf_file(folder / cls.FILE)
         flags = faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY if mapped or ivf_file else 0
         try:
             index = faiss.read_index(str(folder / cls.FILE), flags)
@@ -316,14 +305,6 @@ class FaissStore:
             weakref.finalize(store, os.close, store._source)
         return store
 
-
-def _peek_ivf(path: Path) -> bool:
-    """Whether `path` holds an inverted file (FAISS's "IwSq"/"IwSQ" tag), read from its first bytes."""
-    try:
-        with path.open("rb") as fh:
-            return fh.read(4) in (b"IwSq", b"IwSQ")
-    except OSError:
-        return False
 
 
 def _kind_of(faiss: Any, index: Any) -> str:
