@@ -108,8 +108,13 @@ class Collection:
         if self._engine is None:
             with self._lock:
                 if self._engine is None:
-                    self._engine = Engine(Index.load(self.index_dir, store=self.store, mapped=True), self.embedder)
+                    self._engine = self._reader()
         return self._engine
+
+    def _reader(self) -> Engine:
+        """An engine over the live index as saved, memory-mapped: the writer's own index would read a changed
+        inverted file into memory on its first search."""
+        return Engine(Index.load(self.index_dir, store=self.store, mapped=True), self.embedder)
 
     def _removed(self) -> set[str]:
         return removed_ids(self.index_dir)
@@ -182,7 +187,7 @@ class Collection:
                 if batch.added or batch.replaced:
                     note(1.0, "Saving the index")
                     self._commit(index, batch)
-                    self._engine = Engine(index, self.embedder)
+                    self._engine = self._reader()
             finally:
                 for stage, _ in batch.staged:
                     stage.unlink(missing_ok=True)
@@ -283,7 +288,7 @@ class Collection:
                 with contextlib.suppress(OSError):  # the index no longer has it; a sync retries the rest
                     stored.unlink(missing_ok=True)
                     save_uploaded(self.uploads_dir, {k: v for k, v in uploaded.items() if k != doc_id})
-            self._engine = Engine(index, self.embedder)
+            self._engine = self._reader()
         return report
 
 
