@@ -33,8 +33,9 @@ from rag.index.scratch import scratch_file, unlink_quietly
 # Terms a slice holds: its temporaries are a few int64 arrays of this length (2 MiB each). On news-archive a
 # slice of 2 M terms added 202 MiB at the peak, one of 256 K 88 MiB (the result's own 86), and was faster.
 SLICE_TERMS = 1 << 18
-# Scored pairs per range of terms: the matrix is assembled a range at a time, 12 bytes a pair (48 MiB).
-GROUP_PAIRS = 1 << 22
+# Scored pairs per range of terms: the matrix is assembled a range at a time, 12 bytes a pair (12 MiB; its sort
+# and reordered columns as much again: a range of 4 M pairs took ~200 MiB in an update at 724,000 passages).
+GROUP_PAIRS = 1 << 20
 # Term ids a `TermIds` buffers before appending them to its file.
 _BUFFER = 1 << 20
 

@@ -202,10 +202,10 @@ def write_ivf(path: Path, index: Any, faiss: Any, spill: Spill | None, dropped: 
     as FAISS's index file: the cells of `index` (in memory, or mapped from the generation an update started from,
     whose file is open as `source`) and those on disk, a range of cells at a time."""
     nlist, code_size = int(index.nlist), int(index.code_size)
-    lists = index.invlists
-    sizes = np.array([lists.list_size(c) for c in range(nlist)], np.int64)
+    cells_of = _Cells(index, faiss, source)
+    sizes = np.array([index.invlists.list_size(c) for c in range(nlist)], np.int64)
     if dropped is not None and len(dropped):
-        sizes -= np.array([np.count_nonzero(_kept(_ids_of(lists, c, faiss), dropped) == 0) for c in range(nlist)])
+        sizes -= np.array([np.count_nonzero(_kept(cells_of.ids(c), dropped) == 0) for c in range(nlist)])
     if spill is not None:
         sizes = sizes + spill.sizes
     header = template(index, faiss, int(sizes.sum()))
@@ -218,7 +218,7 @@ def write_ivf(path: Path, index: Any, faiss: Any, spill: Spill | None, dropped: 
         fh.write(np.array([nlist, *sizes], "<u8").tobytes())  # FAISS's vector<size_t>: length, then items
         groups = range(spill.groups) if spill is not None else [None]
         for group in groups:
-            _write_cells(fh, _Cells(index, faiss, source), spill, group, dropped)
+            _write_cells(fh, cells_of, spill, group, dropped)
 
 
 def in_memory(index: Any, faiss: Any, spill: Spill | None, dropped: np.ndarray | None, source: int | None) -> Any:
@@ -257,6 +257,16 @@ class _Cells:
         if self.on_disk is not None and not hasattr(self.on_disk, "lists"):
             self.on_disk = None  # in memory after all
 
+    def ids(self, cell: int) -> np.ndarray:
+        """The ids of `cell`."""
+        n = self.lists.list_size(cell)
+        if not n:
+            return np.zeros(0, "<i8")
+        if self.on_disk is not None and self.source is not None:  # after its codes
+            offset = int(self.on_disk.lists.at(cell).offset) + n * self.code_size
+            return np.frombuffer(os.pread(self.source, n * 8, offset), "<i8")
+        return _ids_of(self.lists, cell, self.faiss)
+
     def get(self, cell: int) -> tuple[np.ndarray, np.ndarray]:
         """(codes as (n, code_size) bytes, ids) of `cell`."""
         n = self.lists.list_size(cell)
@@ -268,6 +278,14 @@ class _Cells:
             return codes, np.frombuffer(raw, "<i8", n, n * self.code_size)
         codes = self.faiss.rev_swig_ptr(self.lists.get_codes(cell), n * self.code_size).reshape(n, self.code_size)
         return codes, _ids_of(self.lists, cell, self.faiss)
+
+
+def all_ids(index: Any, faiss: Any, source: int | None) -> np.ndarray:
+    """Every id of an inverted file's cells, in cell order (read from `source` when its cells are mapped from it:
+    through the mapping, the kernel maps the pages around each id too, and they count in this process)."""
+    cells_of = _Cells(index, faiss, source)
+    parts = [cells_of.ids(c) for c in range(cells_of.nlist)]
+    return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
 
 
 def _write_cells(fh: BinaryIO, cells_of: _Cells, spill: Spill | None, group: int | None,

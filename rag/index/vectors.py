@@ -158,10 +158,7 @@ class FaissStore:
         faiss = _faiss()
         if self.kind != "ivf-sq8":
             return faiss.vector_to_array(self._index.id_map).astype(np.int64)
-        lists = self._index.invlists
-        parts = [faiss.rev_swig_ptr(lists.get_ids(c), lists.list_size(c)).copy()
-                 for c in range(lists.nlist) if lists.list_size(c)]
-        return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
+        return ivf.all_ids(self._index, faiss, self._source if self._shared else None)
 
     def vectors(self) -> np.ndarray:
         """Every vector, in the order of `ids()` (decoded, so approximate, for ivf-sq8)."""
