@@ -156,9 +156,10 @@ def _child_compare(args: dict[str, Any]) -> dict[str, Any]:
             "sentence max abs diff": float(np.max(np.abs(sa - sb))), "sentence min cosine": float(np.min(cos))}
 
 
-def _run_child(task: str, args: dict[str, Any], src: Path) -> dict[str, Any]:
+def _run_child(task: str, args: dict[str, Any], src: Path, script: Path = Path(__file__)) -> dict[str, Any]:
+    """`script --child TASK ARGS` in a fresh process importing `rag` from `src`: the JSON it prints last."""
     env = {**os.environ, "PYTHONPATH": str(src), "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", task, json.dumps(args)],
+    proc = subprocess.run([sys.executable, str(script.resolve()), "--child", task, json.dumps(args)],
                           env=env, cwd=src, capture_output=True, text=True, check=False)
     if proc.returncode:
         raise RuntimeError(f"{task} in {src} failed:\n{proc.stderr[-3000:]}")

@@ -15,7 +15,6 @@ import argparse
 import itertools
 import json
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -23,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from build_memory import CORPUS, ROOT, FakeEmbedder, _before_source, _status_mib
+from build_memory import CORPUS, ROOT, FakeEmbedder, _before_source, _run_child, _status_mib
 
 
 def _child(task: str, args: dict[str, Any]) -> dict[str, Any]:
@@ -37,15 +36,6 @@ def _child(task: str, args: dict[str, Any]) -> dict[str, Any]:
     return {"seconds": round(time.perf_counter() - t0, 1), "start MiB": round(start),
             "peak MiB": round(_status_mib("VmHWM")), "added": len(r.added), "changed": len(r.changed),
             "removed": len(r.removed), "passages embedded": r.passages_embedded}
-
-
-def _run(task: str, args: dict[str, Any], src: Path) -> dict[str, Any]:
-    env = {"PYTHONPATH": str(src), "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"}
-    proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", task, json.dumps(args)],
-                          env=env, cwd=src, capture_output=True, text=True, check=False)
-    if proc.returncode:
-        raise RuntimeError(f"{task} in {src} failed:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def _updated(lines: list[str], extra: list[str]) -> list[str]:
@@ -84,12 +74,12 @@ def main(argv: list[str] | None = None) -> int:
                 path.write_text("".join(rows), encoding="utf-8")
             del lines
             index = tmp / f"index-{n}"
-            built = _run("build", {"index": str(index), "corpus": str(base)}, ROOT)
+            built = _run_child("build", {"index": str(index), "corpus": str(base)}, ROOT, Path(__file__))
             print(f"{n} articles, built by this checkout: {built}", flush=True)
             for side, src in sides:
                 copy = tmp / f"index-{n}-{side}"
                 shutil.copytree(index, copy, symlinks=True)
-                row = _run("update", {"index": str(copy), "corpus": str(changed)}, src)
+                row = _run_child("update", {"index": str(copy), "corpus": str(changed)}, src, Path(__file__))
                 print(f"  update, {side}: {row}", flush=True)
                 shutil.rmtree(copy)
     return 0

@@ -117,13 +117,19 @@ def test_a_manifest_fingerprint_that_disagrees_with_the_texts_is_caught(fake_emb
         Index.load(index_dir)
 
 
+def _ivf_built(embedder: Any, monkeypatch: pytest.MonkeyPatch) -> Index:
+    """An index of `_docs(8)` built in batches of 4 texts, its store an inverted file past 5 vectors."""
+    monkeypatch.setattr(index_module, "EXACT_MAX", 5)
+    monkeypatch.setattr(vectors, "EXACT_MAX", 5)
+    index = Index.create(embedder)
+    index.sync(_docs(8), embedder=embedder, batch_texts=4)
+    return index
+
+
 def test_the_store_turns_ivf_during_a_build_once_past_the_exact_limit(
     fake_embedder: Any, monkeypatch: pytest.MonkeyPatch, index_dir: Path
 ) -> None:
-    monkeypatch.setattr(index_module, "EXACT_MAX", 5)
-    monkeypatch.setattr(vectors, "EXACT_MAX", 5)
-    index = Index.create(fake_embedder)
-    index.sync(_docs(8), embedder=fake_embedder, batch_texts=4)
+    index = _ivf_built(fake_embedder, monkeypatch)
     assert index.store.kind == "ivf-sq8" and len(index.store) == len(index.passages) > 5
     # [issue 12] the build's codes are on disk, not in the FAISS index in memory, until it is searched or saved
     spill = index.store._spill  # type: ignore[attr-defined]
@@ -153,10 +159,7 @@ def test_an_engine_maps_the_files_it_only_reads(
 ) -> None:
     from rag.engine import Engine
 
-    monkeypatch.setattr(index_module, "EXACT_MAX", 5)
-    monkeypatch.setattr(vectors, "EXACT_MAX", 5)
-    built = Index.create(fake_embedder)
-    built.sync(_docs(8), embedder=fake_embedder, batch_texts=4)
+    built = _ivf_built(fake_embedder, monkeypatch)
     built.save(index_dir)
     read, mapped = Index.load(index_dir), Index.load(index_dir, mapped=True)
     engine = Engine.open_with(index_dir, fake_embedder)
@@ -200,11 +203,8 @@ def test_an_update_copies_the_mapped_cells_on_write(
 
     from rag.index.vectors import FaissStore
 
-    monkeypatch.setattr(index_module, "EXACT_MAX", 5)
-    monkeypatch.setattr(vectors, "EXACT_MAX", 5)
     docs = _docs(10)
-    built = Index.create(fake_embedder)
-    built.sync(docs[:8], embedder=fake_embedder, batch_texts=4)
+    built = _ivf_built(fake_embedder, monkeypatch)  # the first 8 of `docs`
     built.save(tmp_path / "base")
     changed = [replace(docs[1], text=docs[1].text + " A late correction was filed."), *docs[2:10]]  # d0 removed
     saved = []

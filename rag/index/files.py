@@ -74,8 +74,9 @@ def read(
 ) -> Contents:
     """The contents of the generation `folder` of `index_dir`, every file checked against the manifest
     (checksums too with `verify`). IndexMismatchError for another format version or another `store` than the
-    index's, IndexCorruptError for damage. With `mapped`, the vector store and BM25 are memory-mapped where they
-    can be (to check a generation without a second copy of them in memory); such contents are for reading only."""
+    index's, IndexCorruptError for damage. An inverted file and BM25 are memory-mapped either way (`stores.load`);
+    with `mapped`, a flat or HNSW store is too where FAISS can (to check a generation without a second copy of it
+    in memory): such contents are for reading only."""
     manifest = disk.read_manifest(folder, verify=verify)
     if manifest.get("format_version") != FORMAT_VERSION:
         raise IndexMismatchError(

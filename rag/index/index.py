@@ -288,8 +288,9 @@ class Index:
              mapped: bool = False) -> Index:
         """Load the live generation of `index_dir`, checking the format version and every file's checksum.
         `store` connects to the index's store (a server's address and key); IndexMismatchError if it names
-        another kind than the index's. `mapped`: FAISS's and BM25's files memory-mapped, not read into memory,
-        for an index that is only read (an engine's): pages come in as searches touch them."""
+        another kind than the index's. An inverted file (ivf-sq8) and BM25 are always memory-mapped (an update
+        copies the cells on write and rebuilds BM25); `mapped` maps a flat or HNSW store too, for an index that is
+        only read (an engine's): pages come in as searches touch them."""
         index_dir = Path(index_dir)
         gen = disk.current_generation(index_dir)
         try:
