@@ -30,6 +30,7 @@ from rag.index.index import ChunkSettings
 from rag.question import FUSIONS, MODES, Mode
 from rag.rank.model import version
 from rag.records import Answer, Document
+from rag.span.reader import version as reader_version
 
 from . import cache, report, tables
 from .baselines import PeerRun, check_installed, side_by_side, start_peers
@@ -258,6 +259,8 @@ def run(
     check_settings(settings)
     if settings.mode == "hybrid" and settings.fusion == "ranker":
         settings = replace(settings, ranker=version())  # which model reranked, in report.json's settings
+    if settings.answerer in (None, "span"):
+        settings = replace(settings, reader=reader_version())  # which model found the short answers
     t_start = clock()
     inputs = read_inputs(settings)
     prepared = (Prepared(engine, 0.0, {"built": False}) if engine is not None else

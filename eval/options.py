@@ -36,6 +36,7 @@ class EvalSettings:
     baselines: tuple[str, ...] = ()
     fusion: Fusion = "ranker"  # how hybrid search merges its lists: the trained reranker or RRF
     ranker: Mapping[str, Any] | None = None  # the reranker's version (rag.rank.model.version), filled in by the run
+    reader: Mapping[str, Any] | None = None  # the short-answer reader's version (rag.span.reader.version), ditto
     as_of: bool = True  # pass each gold question's `date` to ask() as as_of (`--no-as-of`: never)
     store: StoreSpec | None = None  # where the index keeps its vectors and BM25 (`--store`; default FAISS)
 

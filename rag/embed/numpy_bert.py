@@ -84,7 +84,7 @@ class NumpyBert:
         self._counter.no_truncation()
         w = weights
         self.word, self.position = w["embeddings.word_embeddings.weight"], w["embeddings.position_embeddings.weight"]
-        self.token_type = w["embeddings.token_type_embeddings.weight"][0]
+        self.token_types = w["embeddings.token_type_embeddings.weight"]
         self.emb_ln = (w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"])
         self.layers = []
         for i in range(int(config["num_hidden_layers"])):
@@ -150,7 +150,16 @@ class NumpyBert:
         for i, e in enumerate(enc):
             ids[i, : len(e.ids)] = e.ids
             mask[i, : len(e.ids)] = 1.0
-        x = self.word[ids] + self.position[:width] + self.token_type
+        x = self.hidden(ids, np.zeros_like(ids), mask)
+        pooled = (x * mask[..., None]).sum(1) / np.maximum(mask.sum(1, keepdims=True), 1e-9)
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        return np.ascontiguousarray(pooled / np.maximum(norms, 1e-12), dtype=np.float32)
+
+    def hidden(self, ids: np.ndarray, types: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """The last layer's token vectors, (n, width, dim) float32, for token `ids`, segment `types` (0 for a
+        single text; 0 and 1 for a pair) and `mask` (1.0 for a token, 0.0 for padding), all (n, width)."""
+        n, width = ids.shape
+        x = self.word[ids] + self.position[:width] + self.token_types[types]
         x = _layer_norm(x, *self.emb_ln, self.eps)
         bias = ((1.0 - mask) * np.finfo(np.float32).min)[:, None, None, :]  # padding gets no attention
         hd = self.dim // self.heads
@@ -165,6 +174,4 @@ class NumpyBert:
             h = x @ i_w + i_b
             h = 0.5 * h * (1.0 + _erf(h * (1.0 / math.sqrt(2.0))))
             x = _layer_norm(h @ f_w + f_b + x, ln2_w, ln2_b, self.eps)
-        pooled = (x * mask[..., None]).sum(1) / np.maximum(mask.sum(1, keepdims=True), 1e-9)
-        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-        return np.ascontiguousarray(pooled / np.maximum(norms, 1e-12), dtype=np.float32)
+        return x

@@ -1,2 +1,3 @@
-"""The short answer: the phrase of a chosen sentence that answers the question, found by a trained ranker over
-candidate phrases (`rag.span.model.short_answer`)."""
+"""The short answer: the words of a chosen sentence that answer the question, marked by a reader trained over
+MiniLM (`rag.span.reader`) and given by `rag.span.model.short_answer`; the earlier span ranker over candidate
+phrases (`rag.span.features`) stays for comparison."""

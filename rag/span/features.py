@@ -154,6 +154,17 @@ def _another_country(toks: list[Token], token_terms: list[set[str]], asked: froz
     return False
 
 
+def another_countrys_office(question: str, sentence: str, start: int, end: int) -> bool:
+    """Whether the words `sentence[start:end]` name the holder of another country's office than the question asks
+    about ("Turkish Defense Minister Yasar Guler" for "Who is Syria's defense minister?"; `_another_country`)."""
+    toks = tokens(sentence)
+    asked = _offices_asked(set(terms(question)), toks)
+    inside = [i for i, t in enumerate(toks) if start <= t.start and t.end <= end]
+    if not asked or not inside:
+        return False
+    return _another_country(toks, [set(terms(t.text)) for t in toks], asked, Phrase(inside[0], inside[-1], "name"))
+
+
 def _unclaimed(hits: np.ndarray, toks: list[Token], found: tuple[Entity, ...], entity: Entity | None, p: Phrase
                ) -> np.ndarray:
     """`hits` (tokens holding a question term) without those in the 4 tokens before the next entity of the

@@ -1,8 +1,9 @@
-"""The span ranker: trained trees over `rag.span.features`, and the short answer they choose in a sentence.
+"""The short answer in a sentence: by the reader (`rag.span.reader`, the default) or by the span ranker.
 
-`span_model.json` (written by `eval/train_span.py`, with `span_model.meta.json` beside it recording the data it
-saw, its settings and its held-out figures) holds LightGBM lambdarank trees that numpy evaluates
-(`rag.rank.trees`) and the score below which a sentence's best phrase is not offered as the short answer.
+The span ranker, kept for comparison (`model=load_span_model()`): `span_model.json` (written by
+`eval/train_span.py`, with `span_model.meta.json` beside it recording the data it saw, its settings and its
+held-out figures) holds LightGBM lambdarank trees that numpy evaluates (`rag.rank.trees`) and the score below
+which a sentence's best phrase is not offered as the short answer.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ import numpy as np
 
 from rag.errors import RagError
 from rag.rank.trees import Trees
-from rag.span.features import FEATURES, TITLES, sentence_phrases
-from rag.span.phrases import tokens
+from rag.span.features import FEATURES, TITLES, another_countrys_office, sentence_phrases
+from rag.span.phrases import phrases, tokens
+from rag.span.reader import Reader, load_reader
+from rag.text.terms import terms
 
 MODEL_FILE = Path(__file__).with_name("span_model.json")
 META_FILE = Path(__file__).with_name("span_model.meta.json")
@@ -98,7 +101,7 @@ def without_titles(text: str) -> tuple[int, int]:
     return (toks[first].start, toks[-1].end) if toks else (0, len(text))
 
 
-def short_answer(question: str, sentence: str, *, model: SpanModel | None = None,
+def short_answer(question: str, sentence: str, *, model: SpanModel | Reader | None = None,
                  threshold: bool = True) -> ShortAnswer | None:
     """The phrase of `sentence` that answers `question`, or None: for a "why"/"how" question, when no phrase
     is new to the question, or (with `threshold`) when the best one scores below the model's threshold."""
@@ -106,14 +109,16 @@ def short_answer(question: str, sentence: str, *, model: SpanModel | None = None
     return ranked[0] if ranked else None
 
 
-def short_answers(question: str, sentence: str, *, model: SpanModel | None = None, threshold: bool = True,
+def short_answers(question: str, sentence: str, *, model: SpanModel | Reader | None = None, threshold: bool = True,
                   limit: int | None = None) -> list[ShortAnswer]:
     """The phrases of `sentence` that may answer `question`, best first (at most `limit`; with `threshold`,
     only those scoring at least the model's threshold). Empty for a "why"/"how" question, or when no phrase is
-    new to the question."""
+    new to the question. `model`: the reader (`rag.span.reader`, the default) or the span ranker's trees."""
     if _EXPLAIN.search(question):
         return []
-    model = model or load_span_model()
+    model = model or load_reader()
+    if isinstance(model, Reader):
+        return _read(model, question, sentence, threshold=threshold, limit=limit)
     found = sentence_phrases(question, sentence)
     if not found.phrases:
         return []
@@ -127,4 +132,33 @@ def short_answers(question: str, sentence: str, *, model: SpanModel | None = Non
             a, b = without_titles(sentence[start:end])
             start, end = start + a, start + b
         out.append(ShortAnswer(start, end, sentence[start:end], float(scores[i]), found.phrases[i].kind))
+    return out
+
+
+def phrase_kind(text: str) -> str:
+    """The kind of phrase `text` is as a whole ("date", "number", "name", "quote"), else "words"."""
+    toks = [t for t in tokens(text) if t.text[:1].isalnum() or t.text in "$£€%"]
+    if not toks:
+        return "words"
+    whole = [p.kind for p in phrases(toks) if p.first == 0 and p.last == len(toks) - 1]
+    return whole[0] if whole else "words"
+
+
+def _read(reader: Reader, question: str, sentence: str, *, threshold: bool, limit: int | None) -> list[ShortAnswer]:
+    """`short_answers` by the reader: its best spans that say something the question does not."""
+    asked = set(terms(question))
+    out = []
+    for span in reader.spans(question, sentence, limit=max(limit or 5, 5)):
+        if threshold and span.score < reader.threshold:
+            break
+        said = set(terms(span.text))
+        if not said or said <= asked or another_countrys_office(question, sentence, span.start, span.end):
+            continue
+        start, end, kind = span.start, span.end, phrase_kind(span.text)
+        if kind == "name":
+            a, b = without_titles(span.text)
+            start, end = start + a, start + b
+        out.append(ShortAnswer(start, end, sentence[start:end], span.score, kind))
+        if limit is not None and len(out) >= limit:
+            break
     return out

