@@ -34,6 +34,7 @@ from rag.extractive import (
     abstain_features,
     answerability,
     load_params,
+    reread,
     select,
 )
 from rag.index.index import Index
@@ -46,16 +47,20 @@ from .ranker_data import assign_folds
 FOLDS = 5
 
 
-def probabilities(rows: list[Row], weights: np.ndarray) -> None:
+def probabilities(rows: list[Row], weights: np.ndarray, index_of: dict[str, Index]) -> None:
+    """Each row's candidates scored by the sentence `weights` and ordered as `rag.extractive.candidates` orders
+    them: by probability, the first two as the reader reorders them (`reread`)."""
     for r in rows:
         if not r.cands:
             continue
         feats = np.stack([c.features for c in r.cands])
         probs = 1 / (1 + np.exp(-(feats @ weights)))
-        r.cands = [replace(c, probability=float(p)) for c, p in zip(r.cands, probs, strict=True)]
+        scored = [replace(c, probability=float(p)) for c, p in zip(r.cands, probs, strict=True)]
         order = np.argsort(-probs, kind="stable")
-        r.cands = [r.cands[i] for i in order]
-        r.labels = r.labels[order]
+        ranked = reread([scored[i] for i in order], r.asked, index=index_of[r.dataset])
+        at = {id(c): i for i, c in enumerate(scored)}
+        r.labels = r.labels[[at[id(c)] for c in ranked]]
+        r.cands = ranked
 
 
 def answer_scores(rows: list[Row], params: AnswerParams, index_of: dict[str, Index]) -> dict[str, float]:
@@ -232,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     neg = [r for r in rows if not r.question.answerable and r.cands]
     weights = (np.array(load_params(args.keep_sentence_weights).weights) if args.keep_sentence_weights else
                fit_sentences(ans, neg, seed_weight=args.seed_weight))
-    probabilities(rows, weights)
+    probabilities(rows, weights, index_of)
     near = [r for r in neg if r.dataset == "seed" and r.question.id.startswith("seed-")]
     g = Groups(own=[r for r in ans if r.dataset == "seed"], bench=[r for r in ans if r.dataset != "seed"],
                near=near, far=[r for r in neg if r not in near])

@@ -21,7 +21,7 @@ import numpy as np
 from rag.index.index import Index
 from rag.rank.query import QueryTerms, type_match
 from rag.records import ScoredPassage
-from rag.span.model import short_answer
+from rag.span.model import prefetch, short_answer
 from rag.text.terms import terms
 
 PARAMS_FILE = Path(__file__).with_name("answer_params.json")
@@ -62,9 +62,17 @@ class AnswerParams:
 ABSTAIN_FEATURES = ("best_probability", "cosine", "coverage", "context_coverage", "missing_rare", "type_missing",
                     "passage_dense", "max_coverage", "max_bigrams", "top_passage_score", "span_score",
                     "has_span", "question_size", "core_coverage", "bias")
-# A question whose best sentence holds no short answer gets this span score (the ranker's scores of real
-# phrases lie roughly between -4 and 4).
-NO_SPAN = -4.0
+# A question whose best sentence holds no short answer gets this span score (the reader's scores of the spans
+# it offers lie roughly between -15 and 15, above 5 when offered).
+NO_SPAN = -10.0
+# The reader reorders the first two candidates: log-odds of the sentence model plus READ_WEIGHT times the
+# reader's score of the sentence's best span (READ_NONE without one). The second is read only when its log-odds
+# are within READ_GAP of the first's: beyond that the reader's scores (about -15 to 15) could not overturn it.
+# Chosen on held-out squad-dev questions (fold 0 of eval/train_reader.py; docs/answering.md).
+READ_DEPTH = 2
+READ_WEIGHT = 0.2
+READ_GAP = 2.0
+READ_NONE = -20.0
 
 DEFAULT_PARAMS = AnswerParams(
     weights=(6.0, 3.0, 2.0, 2.0, 1.0, 1.0, -2.0, 1.0, -2.0, 0.0, 0.5, 1.0, -7.0),
@@ -125,7 +133,7 @@ def _sentence_features(q: QueryTerms, text: str, cosine: float, context: set[str
 def candidates(
     index: Index, query: str, query_vector: np.ndarray, passages: list[ScoredPassage], *, params: AnswerParams
 ) -> list[Candidate]:
-    """Every sentence of the retrieved passages, scored, best first."""
+    """Every sentence of the retrieved passages, scored, best first (the first two as `reread` orders them)."""
     seen: dict[tuple[str, int, int], ScoredPassage] = {}
     for sp in passages:
         for s, e in sp.passage.sentences:
@@ -146,7 +154,29 @@ def candidates(
     probs = 1.0 / (1.0 + np.exp(-(matrix @ np.array(params.weights))))
     out = [Candidate(d, s, e, seen[(d, s, e)], f, float(p))
            for (d, s, e), f, p in zip(keys, feats, probs, strict=True)]
-    return sorted(out, key=lambda c: -c.probability)
+    return reread(sorted(out, key=lambda c: -c.probability), query, index=index)
+
+
+def reread(cands: list[Candidate], question: str, *, index: Index) -> list[Candidate]:
+    """`cands` with the first READ_DEPTH reordered by the sentence model's log-odds plus READ_WEIGHT times the
+    reader's score of each one's best span: of two sentences nearly as likely, the one that holds an answer to
+    `question` goes first."""
+    head = [c for c in cands[:READ_DEPTH] if _log_odds(c) >= _log_odds(cands[0]) - READ_GAP]
+    if len(head) < 2:
+        return cands
+    texts = [index.documents[c.doc_id].text[c.start:c.end] for c in head]
+    prefetch(question, texts)  # one forward pass for all of them
+    keyed = []
+    for c, text in zip(head, texts, strict=True):
+        span = short_answer(question, text, threshold=False)
+        keyed.append(_log_odds(c) + READ_WEIGHT * (span.score if span is not None else READ_NONE))
+    order = sorted(range(len(head)), key=lambda i: -keyed[i])
+    return [head[i] for i in order] + cands[len(head):]
+
+
+def _log_odds(c: Candidate) -> float:
+    p = min(max(c.probability, 1e-9), 1 - 1e-9)
+    return float(np.log(p / (1 - p)))
 
 
 def abstain_features(cands: list[Candidate], question: str, *, index: Index) -> np.ndarray:

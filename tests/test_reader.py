@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 
 from eval.train_reader import SETTINGS, Example, save, train
+from rag.extractive import READ_GAP, Candidate, SentenceFeatures, _log_odds, reread
+from rag.records import Document, Passage, ScoredPassage
 from rag.span.model import phrase_kind, short_answer, short_answers
 from rag.span.reader import Reader, ReaderError, base_folder, load_reader
 
@@ -124,3 +126,43 @@ def test_the_committed_reader_records_what_it_saw_and_its_held_out_figures(proje
         assert held["reader_f1"] > held["span_ranker_f1"]  # why it replaced the span ranker
     assert (project_root / "rag" / "span" / "reader.npz").stat().st_size < 2_000_000
     assert load_reader().threshold == meta["held_out"]["threshold"]
+
+
+def _candidate(doc: Document, probability: float) -> Candidate:
+    passage = Passage(id=0, doc_id=doc.id, start=0, end=len(doc.text), text=doc.text,
+                      sentences=((0, len(doc.text)),))
+    sp = ScoredPassage(passage=passage, title=doc.title, score=1.0, rank=1)
+    return Candidate(doc.id, 0, len(doc.text), sp, SentenceFeatures(*([0.0] * 12)), probability)
+
+
+class _Docs:
+    def __init__(self, *docs: Document) -> None:
+        self.documents = {d.id: d for d in docs}
+
+
+def test_the_reader_puts_the_sentence_that_answers_first_of_two_nearly_as_likely() -> None:
+    question = "How many people died in the Port Alden earthquake?"
+    talk = Document(id="a", title="t", text="The Port Alden earthquake was the talk of the town on Saturday, "
+                    "people said, as the earthquake shook houses.")
+    toll = Document(id="b", title="t", text="The earthquake in Port Alden killed 31 people, officials said.")
+    index = _Docs(talk, toll)
+    near = [_candidate(talk, 0.62), _candidate(toll, 0.55)]
+    assert [c.doc_id for c in reread(near, question, index=index)] == ["b", "a"]  # type: ignore[arg-type]
+    far = [_candidate(talk, 0.97), _candidate(toll, 0.30)]  # log-odds 2.6 apart: beyond READ_GAP, not read
+    assert _log_odds(far[0]) - _log_odds(far[1]) > READ_GAP
+    assert [c.doc_id for c in reread(far, question, index=index)] == ["a", "b"]  # type: ignore[arg-type]
+    why = "Why did the earthquake strike Port Alden?"  # no short answer to read: the model's order stands
+    assert [c.doc_id for c in reread(near, why, index=index)] == ["a", "b"]  # type: ignore[arg-type]
+
+
+def test_a_batch_of_sentences_reads_as_each_alone(trained: Path) -> None:
+    question = "What is the capital of Norway?"
+    sentences = ["The capital of Norway is Oslo.", "Oslo, the capital of Norway, lies at the head of a long fjord."]
+    alone = [Reader.load(trained).logits(question, s) for s in sentences]
+    batched = Reader.load(trained)
+    batched.prefetch(question, sentences)
+    for s, (start, end, offsets) in zip(sentences, alone, strict=True):
+        b_start, b_end, b_offsets = batched.logits(question, s)
+        np.testing.assert_allclose(b_start, start, atol=1e-4)
+        np.testing.assert_allclose(b_end, end, atol=1e-4)
+        assert b_offsets == offsets

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -133,6 +134,12 @@ def short_answers(question: str, sentence: str, *, model: SpanModel | Reader | N
             start, end = start + a, start + b
         out.append(ShortAnswer(start, end, sentence[start:end], float(scores[i]), found.phrases[i].kind))
     return out
+
+
+def prefetch(question: str, sentences: Sequence[str]) -> None:
+    """Read `sentences` for `question` with the default reader in one batch, for the `short_answer`s that follow."""
+    if sentences and not _EXPLAIN.search(question):
+        load_reader().prefetch(question, sentences)
 
 
 def phrase_kind(text: str) -> str:

@@ -14,6 +14,7 @@ import hashlib
 import json
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -123,18 +124,41 @@ class Reader:
                 self._memo.popitem(last=False)
         return found
 
+    def prefetch(self, question: str, sentences: Sequence[str]) -> None:
+        """Read `sentences` for `question` in one batch (one forward pass over the padded pairs), so that the
+        `logits` and `spans` that follow for them are already known."""
+        with self._lock:
+            todo = list(dict.fromkeys(s for s in sentences if (question, s) not in self._memo))
+        if not todo:
+            return
+        for sentence, found in zip(todo, self._read(question, todo), strict=True):
+            with self._lock:
+                self._memo[(question, sentence)] = found
+                while len(self._memo) > _MEMO:
+                    self._memo.popitem(last=False)
+
     def _logits(self, question: str, sentence: str) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int]]]:
+        return self._read(question, [sentence])[0]
+
+    def _read(self, question: str, sentences: Sequence[str]
+              ) -> list[tuple[np.ndarray, np.ndarray, list[tuple[int, int]]]]:
         from rag.embed.numpy_bert import _one_blas_thread
 
-        enc = self.encoder.tokenizer.encode(question, sentence)
-        ids = np.array([enc.ids], dtype=np.int64)
-        types = np.array([enc.type_ids], dtype=np.int64)
-        mask = np.ones(ids.shape, dtype=np.float32)
+        encs = [self.encoder.tokenizer.encode(question, s) for s in sentences]
+        width = max(len(e.ids) for e in encs)
+        ids = np.zeros((len(encs), width), dtype=np.int64)
+        types = np.zeros((len(encs), width), dtype=np.int64)
+        mask = np.zeros((len(encs), width), dtype=np.float32)
+        for i, e in enumerate(encs):
+            ids[i, : len(e.ids)], types[i, : len(e.ids)], mask[i, : len(e.ids)] = e.ids, e.type_ids, 1.0
         with _one_blas_thread():
-            hidden = self.encoder.hidden(ids, types, mask)[0]
-        out = hidden @ self.head_w.T + self.head_b
-        offsets = [o if s == 1 else (-1, -1) for o, s in zip(enc.offsets, enc.sequence_ids, strict=True)]
-        return out[:, 0], out[:, 1], offsets
+            hidden = self.encoder.hidden(ids, types, mask)
+        out = []
+        for i, e in enumerate(encs):
+            logits = hidden[i, : len(e.ids)] @ self.head_w.T + self.head_b
+            offsets = [o if s == 1 else (-1, -1) for o, s in zip(e.offsets, e.sequence_ids, strict=True)]
+            out.append((logits[:, 0], logits[:, 1], offsets))
+        return out
 
     def spans(self, question: str, sentence: str, *, limit: int = 5) -> list[Span]:
         """The best `limit` spans of `sentence` for `question`, best first, none overlapping a better one."""

@@ -1,0 +1,60 @@
+"""A `rag eval` run's answer figures on the questions a trained model never saw, beside those it trained on.
+
+    python -m eval.fold_figures eval/out/squad-dev-hybrid-k10 [--benchmark squad-dev]
+
+The reader (`eval/train_reader.py`) trains on folds 1-4 of squad-dev and news-rtqa and never on fold 0 (the
+reranker's folds: squad-dev by article, news-rtqa by ISO week). This reads a run's results.jsonl and prints, for
+fold 0 and for the rest, the share of answerable questions whose answer contains a gold answer, the share
+declined, and SQuAD EM / F1 of the short answer (none given scores 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from rag.ingest.corpus import load_corpus
+
+from .gold import load_gold
+from .ranker_data import BENCH, assign_folds, group_of
+from .train_reader import FOLDS, HELD_OUT
+
+
+def folds(benchmark: str) -> dict[str, int]:
+    """The fold of each answerable question of `benchmark`, as the reader's training assigned them."""
+    docs = {d.id: d for d in load_corpus([BENCH / benchmark / "corpus.jsonl"]).documents}
+    questions = [q for q in load_gold(BENCH / benchmark / "gold.jsonl", docs) if q.answerable]
+    return dict(zip((q.id for q in questions),
+                    map(int, assign_folds([group_of(benchmark, q) for q in questions], FOLDS)), strict=True))
+
+
+def figures(rows: Sequence[dict[str, object]]) -> dict[str, float]:
+    n = max(len(rows), 1)
+    return {"questions": len(rows),
+            "containment": round(sum(bool(r.get("contained")) for r in rows) / n, 4),
+            "declined": round(sum(bool(r.get("abstained")) for r in rows) / n, 4),
+            "em": round(float(np.mean([float(r.get("exact_match") or 0.0) for r in rows])) if rows else 0.0, 4),
+            "f1": round(float(np.mean([float(r.get("f1") or 0.0) for r in rows])) if rows else 0.0, 4)}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("run", type=Path, help="a `rag eval` output folder (holding results.jsonl)")
+    ap.add_argument("--benchmark", help="squad-dev or news-rtqa (default: read from the folder's name)")
+    args = ap.parse_args(argv)
+    name = args.benchmark or next(n for n in ("squad-dev", "news-rtqa") if args.run.name.startswith(n))
+    fold_of = folds(name)
+    rows = [json.loads(line) for line in (args.run / "results.jsonl").read_text(encoding="utf-8").splitlines()]
+    rows = [r for r in rows if r.get("answerable") and r["id"] in fold_of]
+    table = {"held out (fold 0)": figures([r for r in rows if fold_of[r["id"]] == HELD_OUT]),
+             "trained on (folds 1-4)": figures([r for r in rows if fold_of[r["id"]] != HELD_OUT])}
+    print(json.dumps({"run": str(args.run), "benchmark": name, **table}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
