@@ -45,6 +45,7 @@ class Row:
     variant: str = ""  # what is reported: "news-rtqa as-of", "squad-dev off-corpus", ...
     group: str = ""  # the cross-validation group
     asked: str = ""  # the question as its sentences are scored (`rag.retrieve.without_counting_back`)
+    x: np.ndarray | None = None  # the answerability model's inputs (`rag.extractive.abstain_features`), once known
 
 
 def _label(c: Candidate, q: GoldQuestion, text: str) -> bool:

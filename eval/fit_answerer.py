@@ -32,7 +32,7 @@ from rag.extractive import (
     PARAMS_FILE,
     AnswerParams,
     abstain_features,
-    answerability,
+    answerable,
     load_params,
     reread,
     select,
@@ -63,6 +63,13 @@ def probabilities(rows: list[Row], weights: np.ndarray, index_of: dict[str, Inde
         r.cands = ranked
 
 
+def _x(r: Row, index_of: dict[str, Index]) -> np.ndarray:
+    """The row's answerability inputs, computed once (each reads the best sentence with the reader)."""
+    if r.x is None:
+        r.x = abstain_features(r.cands, r.asked, index=index_of[r.dataset])
+    return r.x
+
+
 def answer_scores(rows: list[Row], params: AnswerParams, index_of: dict[str, Index]) -> dict[str, float]:
     answered = contained = cited = precise = 0.0
     n = 0
@@ -70,7 +77,7 @@ def answer_scores(rows: list[Row], params: AnswerParams, index_of: dict[str, Ind
         if not r.question.answerable:
             continue
         n += 1
-        confidence = answerability(r.cands, r.asked, index=index_of[r.dataset], params=params)
+        confidence = answerable(_x(r, index_of), params=params)
         chosen = select(r.cands, confidence=confidence, params=params)
         if not chosen:
             continue
@@ -165,7 +172,7 @@ def fit_abstention(g: Groups, index_of: dict[str, Index], *, min_declined_near: 
     the same fit fold by fold (5 folds by group, `Row.group`), each fold's rows scored by the model and threshold
     fitted without it: the held-out shares answered and declined. With `weights`, only the threshold is fitted."""
     rows, kind = _kinds(g)
-    QX = np.stack([abstain_features(r.cands, r.asked, index=index_of[r.dataset]) for r in rows])
+    QX = np.stack([_x(r, index_of) for r in rows])
     beta, threshold = _fit(QX, kind, min_declined_near=min_declined_near, weights=weights)
     p = 1 / (1 + np.exp(-(QX @ beta)))
     fold = assign_folds([r.group for r in rows], FOLDS)
@@ -202,7 +209,7 @@ def _previous(index_of: dict[str, Index], before: AnswerParams) -> Callable[[Row
     """Whether the previous answerability (`--previous`) answers a row."""
 
     def answers(r: Row) -> bool:
-        return answerability(r.cands, r.asked, index=index_of[r.dataset], params=before) >= before.threshold
+        return answerable(_x(r, index_of), params=before) >= before.threshold
 
     return answers
 

@@ -14,6 +14,7 @@ import argparse
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -32,7 +33,7 @@ def folds(benchmark: str) -> dict[str, int]:
                     map(int, assign_folds([group_of(benchmark, q) for q in questions], FOLDS)), strict=True))
 
 
-def figures(rows: Sequence[dict[str, object]]) -> dict[str, float]:
+def figures(rows: Sequence[dict[str, Any]]) -> dict[str, float]:
     n = max(len(rows), 1)
     return {"questions": len(rows),
             "containment": round(sum(bool(r.get("contained")) for r in rows) / n, 4),

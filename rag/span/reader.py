@@ -26,7 +26,9 @@ from rag.errors import RagError
 
 WEIGHTS_FILE = Path(__file__).with_name("reader.npz")
 META_FILE = Path(__file__).with_name("reader.meta.json")
-MAX_ANSWER_TOKENS = 30
+# Longest span offered, in tokens: 12 read best on the folds the reader trained on (squad-dev and news-rtqa
+# F1 0.853 / 0.911 against 0.842 / 0.909 at 30, the usual SQuAD setting; fold 0: 0.712 / 0.861 against 0.700 / 0.859).
+MAX_ANSWER_TOKENS = 12
 _MEMO = 64  # readings kept per reader
 # The linear layers of a BERT block that carry adapters, by their names in the model's weights.
 ADAPTED = ("attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense",
@@ -208,6 +210,9 @@ def _trim(sentence: str, start: int, end: int) -> tuple[int, int]:
                 end = start + cut
         while end > start and sentence[end - 1] in _EDGE:
             end -= 1
+        text = sentence[start:end]
+        if len(text) > 2 and text[0] == opening and text[-1] == closing and text.count(opening) == 1:
+            start, end = start + 1, end - 1  # "(MoU)": the words, not their brackets
     return start, end
 
 
