@@ -21,7 +21,7 @@ import numpy as np
 from rag.index.index import Index
 from rag.rank.query import QueryTerms, type_match
 from rag.records import ScoredPassage
-from rag.span.model import prefetch, short_answer
+from rag.span.model import explains, offer_threshold, prefetch, short_answer
 from rag.text.terms import terms
 
 PARAMS_FILE = Path(__file__).with_name("answer_params.json")
@@ -189,11 +189,14 @@ def abstain_features(cands: list[Candidate], question: str, *, index: Index) -> 
     best = cands[0]
     text = index.documents[best.doc_id].text[best.start:best.end]
     span = short_answer(question, text, threshold=False)
+    # A question asking for an explanation has no short answer anywhere: its span features say nothing against it
+    # (as if a span scored just enough to be offered), so that "why" is not declined for lack of a phrase.
+    span_score = span.score if span is not None else offer_threshold() if explains(question) else None
     return abstain_vector(best.features, best_probability=best.probability,
                           max_coverage=max(c.features.coverage for c in cands),
                           max_bigrams=max(c.features.bigrams for c in cands),
                           top_passage_score=max(c.passage.score for c in cands),
-                          span_score=span.score if span is not None else None,
+                          span_score=span_score,
                           question=question, context=set(terms(text)) | set(terms(best.passage.passage.text)),
                           index=index)
 

@@ -136,6 +136,16 @@ def short_answers(question: str, sentence: str, *, model: SpanModel | Reader | N
     return out
 
 
+def explains(question: str) -> bool:
+    """Whether `question` asks for an explanation ("why", "how" but not "how many"): no phrase answers it."""
+    return bool(_EXPLAIN.search(question))
+
+
+def offer_threshold(model: SpanModel | Reader | None = None) -> float:
+    """The score at which `model` (default: the reader) offers its best span as the short answer."""
+    return (model or load_reader()).threshold
+
+
 def prefetch(question: str, sentences: Sequence[str]) -> None:
     """Read `sentences` for `question` with the default reader in one batch, for the `short_answer`s that follow."""
     if sentences and not _EXPLAIN.search(question):
