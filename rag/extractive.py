@@ -212,8 +212,8 @@ def abstain_vector(best: SentenceFeatures, *, best_probability: float, max_cover
                    top_passage_score: float, span_score: float | None, question: str, context: set[str],
                    index: Index) -> np.ndarray:
     """`ABSTAIN_FEATURES` from their parts: the best evidence's sentence features and probability, the best
-    coverage and pairs among the candidates, the top passage's reranker score, the score of the best phrase of
-    the best evidence (None: it holds none), and, from `question` and the terms of the best evidence and its
+    coverage and pairs among the candidates, the top passage's reranker score, the reader's score of the best span
+    of the best evidence (None: it holds none), and, from `question` and the terms of the best evidence and its
     passage (`context`), the question's size and the rarity-weighted share of its asking sentence's terms there."""
     asked = list(dict.fromkeys(terms(asking_sentence(question))))
     idf = index.lexical.idf(asked) if asked and index.lexical is not None else np.ones(len(asked))
