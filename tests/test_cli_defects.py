@@ -29,7 +29,7 @@ from rag.index.index import Index
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ROOT / "seeds"
 MEMO = "When did Turkey and Syria sign the memorandum of understanding?"
-CITED = "Turkey Syria memorandum military cooperation Aug. 13"  # the fake embedder's answer quotes the memo story
+CITED = MEMO  # answered (with the fake embedder too) by quoting the memo story
 UNANSWERED = "Which pact did Iraq and Iran reject in 1975?"  # shares "pact" with the memo, which cannot answer it
 
 
