@@ -127,20 +127,12 @@ def _targets(enc: Any, batch: Sequence[Example]) -> tuple[list[int], list[int]]:
     return starts, ends
 
 
-def train(data: Sequence[Example], epochs: float, *, base: Path | None = None,
-          settings: dict[str, Any] = SETTINGS) -> tuple[dict[str, np.ndarray], float]:
-    """LoRA adapters and the head over the model at `base` (default: `base_folder()`), fitted on `data`;
-    returns the arrays to save and the training seconds."""
+def _adapt(model: Any, settings: dict[str, Any]) -> dict[str, Any]:
+    """Freeze `model` and wrap each linear layer of ADAPTED in every block with a LoRA adapter (B starts at 0:
+    the adapted model starts as the base); returns the adapters by their weights' names."""
     import torch
     from torch import nn
-    from transformers import AutoModel, AutoTokenizer
 
-    torch.manual_seed(settings["seed"])
-    torch.set_num_threads(settings["threads"])
-    rng = random.Random(settings["seed"])
-    folder = str(base or base_folder())
-    tok = AutoTokenizer.from_pretrained(folder)
-    model = AutoModel.from_pretrained(folder)
     r, scale = settings["rank"], settings["alpha"] / settings["rank"]
 
     class LoRA(nn.Module):
@@ -165,6 +157,24 @@ def train(data: Sequence[Example], epochs: float, *, base: Path | None = None,
             lora = LoRA(getattr(parent, leaf))
             setattr(parent, leaf, lora)
             adapted[f"encoder.layer.{i}.{name}"] = lora
+    return adapted
+
+
+def train(data: Sequence[Example], epochs: float, *, base: Path | None = None,
+          settings: dict[str, Any] = SETTINGS) -> tuple[dict[str, np.ndarray], float]:
+    """LoRA adapters and the head over the model at `base` (default: `base_folder()`), fitted on `data`;
+    returns the arrays to save and the training seconds."""
+    import torch
+    from torch import nn
+    from transformers import AutoModel, AutoTokenizer
+
+    torch.manual_seed(settings["seed"])
+    torch.set_num_threads(settings["threads"])
+    rng = random.Random(settings["seed"])
+    folder = str(base or base_folder())
+    tok = AutoTokenizer.from_pretrained(folder)
+    model = AutoModel.from_pretrained(folder)
+    adapted = _adapt(model, settings)
     head = nn.Linear(model.config.hidden_size, 2)
     params = [p for p in model.parameters() if p.requires_grad] + list(head.parameters())
     opt = torch.optim.AdamW(params, lr=settings["lr"], weight_decay=settings["weight_decay"])

@@ -119,7 +119,7 @@ def short_answers(question: str, sentence: str, *, model: SpanModel | Reader | N
         return []
     model = model or load_reader()
     if isinstance(model, Reader):
-        return _read(model, question, sentence, threshold=threshold, limit=limit)
+        return _by_reader(model, question, sentence, threshold=threshold, limit=limit)
     found = sentence_phrases(question, sentence)
     if not found.phrases:
         return []
@@ -161,7 +161,8 @@ def phrase_kind(text: str) -> str:
     return whole[0] if whole else "words"
 
 
-def _read(reader: Reader, question: str, sentence: str, *, threshold: bool, limit: int | None) -> list[ShortAnswer]:
+def _by_reader(reader: Reader, question: str, sentence: str, *, threshold: bool,
+               limit: int | None) -> list[ShortAnswer]:
     """`short_answers` by the reader: its best spans that say something the question does not."""
     asked = set(terms(question))
     out = []
