@@ -18,7 +18,7 @@ import datetime
 import hashlib
 import json
 import pickle
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,11 +38,12 @@ from rag.index.index import ChunkSettings, Index
 from rag.ingest.corpus import load_corpus
 from rag.rank.features import FeatureMatrix, features, union
 from rag.rank.model import CANDIDATE_DEPTH
-from rag.records import Hits, Span
+from rag.records import Document, Hits, Span
 from rag.retrieve import dense_hits, lexical_hits, limits, windows
+from rag.text.sentences import split_sentences
 
 from . import cache
-from .gold import GoldQuestion, load_gold
+from .gold import Evidence, GoldQuestion, load_gold
 from .metrics import hits_evidence
 
 BENCH = PROJECT_ROOT.parent / "shared" / "benchmarks"
@@ -86,6 +87,22 @@ def group_of(benchmark: str, q: GoldQuestion) -> str:
         year, week, _ = question_date(q).isocalendar()
         return f"{year}-W{week:02d}"
     return q.evidence[0].doc_id if q.evidence else q.id
+
+
+def evidence_sentence(q: GoldQuestion, docs: Mapping[str, Document], sentences: dict[str, list[tuple[int, int]]]
+                      ) -> tuple[Evidence, int, int] | None:
+    """The first span evidence of `q` and the offsets of the one sentence of its document that holds it; None when
+    `q` has only whole-document evidence or its span runs past one sentence. `sentences` caches each document's
+    sentence offsets (`rag.text.sentences.split_sentences`) across calls."""
+    ev = next((e for e in q.evidence if not e.whole_doc), None)
+    if ev is None:
+        return None
+    if ev.doc_id not in sentences:
+        sentences[ev.doc_id] = split_sentences(docs[ev.doc_id].text)
+    span = next(((s, e) for s, e in sentences[ev.doc_id] if s <= ev.start < e), None)
+    if span is None or ev.end > span[1]:
+        return None
+    return ev, span[0], span[1]
 
 
 def question_date(q: GoldQuestion) -> datetime.date:

@@ -38,11 +38,10 @@ import numpy as np
 from rag.ingest.corpus import load_corpus
 from rag.span.model import load_span_model, short_answer
 from rag.span.reader import ADAPTED, META_FILE, WEIGHTS_FILE, Reader, base_folder
-from rag.text.sentences import split_sentences
 
 from .gold import GoldQuestion, load_gold
 from .metrics import squad_em, squad_f1
-from .ranker_data import BENCH, assign_folds, group_of, sha256
+from .ranker_data import BENCH, assign_folds, evidence_sentence, group_of, sha256
 
 BENCHMARKS = ("squad-dev", "news-rtqa")
 FOLDS = 5
@@ -82,24 +81,20 @@ def examples(name: str, limit: int | None, rng: random.Random) -> list[Example]:
     docs = {d.id: d for d in load_corpus([BENCH / name / "corpus.jsonl"]).documents}
     questions = [q for q in load_gold(BENCH / name / "gold.jsonl", docs) if q.answerable][:limit]
     folds = assign_folds([group_of(name, q) for q in questions], FOLDS)
-    out, sentences = [], {}
+    out: list[Example] = []
+    sentences: dict[str, list[tuple[int, int]]] = {}
     for q, fold in zip(questions, folds, strict=True):
-        ev = next((e for e in q.evidence if not e.whole_doc), None)
-        if ev is None:
+        if (found_in := evidence_sentence(q, docs, sentences)) is None:
             continue
+        ev, start, end = found_in
         text = docs[ev.doc_id].text
-        if ev.doc_id not in sentences:
-            sentences[ev.doc_id] = split_sentences(text)
-        span = next(((s, e) for s, e in sentences[ev.doc_id] if s <= ev.start < e), None)
-        if span is None or ev.end > span[1]:
-            continue
-        sentence = text[span[0]:span[1]]
-        loc = _locate(sentence, span[0], q, ev.start, ev.end)
+        sentence = text[start:end]
+        loc = _locate(sentence, start, q, ev.start, ev.end)
         if loc is None:
             continue
         out.append(Example(name, int(fold), q.question, sentence, loc, q.answers))
         others = [text[s:e] for s, e in sentences[ev.doc_id]
-                  if (s, e) != span and not any(a and a in text[s:e] for a in q.answers)]
+                  if (s, e) != (start, end) and not any(a and a in text[s:e] for a in q.answers)]
         if others and rng.random() < SETTINGS["negatives"]:
             out.append(Example(name, int(fold), q.question, rng.choice(others), None, q.answers))
     return out

@@ -33,11 +33,10 @@ from rag.ingest.corpus import load_corpus
 from rag.rank.trees import Trees
 from rag.span.features import FEATURES, sentence_phrases
 from rag.span.model import META_FILE, MODEL_FILE, SpanModel, without_titles
-from rag.text.sentences import split_sentences
 
 from .gold import GoldQuestion, load_gold
 from .metrics import squad_em, squad_f1
-from .ranker_data import BENCH, assign_folds, group_of, sha256
+from .ranker_data import BENCH, assign_folds, evidence_sentence, group_of, sha256
 
 BENCHMARKS = ("squad-dev", "news-rtqa")
 FOLDS = 5
@@ -71,18 +70,14 @@ def examples(name: str, limit: int | None) -> list[Example]:
     """The benchmark's questions whose evidence lies inside one sentence, as span-ranking examples."""
     docs = {d.id: d for d in load_corpus([BENCH / name / "corpus.jsonl"]).documents}
     questions: list[GoldQuestion] = [q for q in load_gold(BENCH / name / "gold.jsonl", docs) if q.answerable]
-    out, sentences = [], {}
+    out: list[Example] = []
+    sentences: dict[str, list[tuple[int, int]]] = {}
     for q in questions[:limit]:
-        ev = next((e for e in q.evidence if not e.whole_doc), None)
-        if ev is None:
+        if (found_in := evidence_sentence(q, docs, sentences)) is None:
             continue
+        ev, start, end = found_in
         text = docs[ev.doc_id].text
-        if ev.doc_id not in sentences:
-            sentences[ev.doc_id] = split_sentences(text)
-        span = next(((s, e) for s, e in sentences[ev.doc_id] if s <= ev.start < e), None)
-        if span is None or ev.end > span[1]:
-            continue
-        found = sentence_phrases(q.question, text[span[0]:span[1]])
+        found = sentence_phrases(q.question, text[start:end])
         texts = [found.text[a:b] for a, b in map(found.span, range(len(found.phrases)))]
         labels = np.array([_grade(squad_f1(t, q.answers)) for t in texts], dtype=np.int64)
         out.append(Example(name, group_of(name, q), q.question, q.answers, texts, found.matrix, labels))

@@ -81,17 +81,6 @@ def load_span_model(path: Path = MODEL_FILE) -> SpanModel:
         raise SpanModelError(f"cannot read the span model {path}: {exc}") from exc
 
 
-def version(path: Path = MODEL_FILE, meta: Path = META_FILE) -> dict[str, Any]:
-    """What a report records of the span model: its file's checksum and when and on what it was fitted."""
-    import hashlib
-
-    out: dict[str, Any] = {"file": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()[:16]}
-    if meta.is_file():
-        raw = json.loads(meta.read_text(encoding="utf-8"))
-        out.update({k: raw[k] for k in ("fitted", "held_out") if k in raw})
-    return out
-
-
 def without_titles(text: str) -> tuple[int, int]:
     """The offsets of a name without the words of office before it ("Defense Minister Murhaf Abu Qasra" ->
     "Murhaf Abu Qasra"): a "who" answer is the person; the title stays in the sentence cited beside it."""
