@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -101,8 +101,10 @@ class NumpyBert:
             ))
 
     @classmethod
-    def from_folder(cls, folder: str | Path) -> NumpyBert | None:
-        """The encoder of a sentence-transformers folder, or None when its layout is not the supported one."""
+    def from_folder(cls, folder: str | Path, *,
+                    adapt: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]] | None = None) -> NumpyBert | None:
+        """The encoder of a sentence-transformers folder, or None when its layout is not the supported one.
+        `adapt` changes the weights once read (a reader merges its adapters into them: `rag.span.reader`)."""
         folder = Path(folder)
         if _module_kinds(folder) not in (["Transformer", "Pooling", "Normalize"], ["Transformer", "Pooling"]):
             return None
@@ -131,7 +133,7 @@ class NumpyBert:
         weights = load_file(str(folder / "model.safetensors"))
         if any(v.dtype != np.float32 for k, v in weights.items() if k.endswith((".weight", ".bias"))):
             return None
-        return cls(weights, config, tokenizer, max_len)
+        return cls(adapt(weights) if adapt else weights, config, tokenizer, max_len)
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Tokens of each text without special tokens, untruncated."""

@@ -86,8 +86,6 @@ class Reader:
     def load(cls, path: Path = WEIGHTS_FILE, *, base: Path | None = None) -> Reader:
         """The reader of `path` over the base model at `base` (default: `base_folder()`); ReaderError when the
         file is missing or damaged, or the base model is not the one it was trained on."""
-        from safetensors.numpy import load_file
-
         from rag.embed.numpy_bert import NumpyBert
 
         folder = base or base_folder()
@@ -103,44 +101,40 @@ class Reader:
             raise ReaderError(f"the reader {path.name} was trained on another base model than {weights_file} "
                               "(its checksum differs): retrain it with `python -m eval.train_reader --write`")
         head_w, head_b = arrays.pop("head.weight"), arrays.pop("head.bias")
-        weights = merged(load_file(str(weights_file)), arrays, float(meta["scale"]))
-        plain = NumpyBert.from_folder(folder)
-        if plain is None:
+        scale = float(meta["scale"])
+        encoder = NumpyBert.from_folder(folder, adapt=lambda base: merged(base, arrays, scale))
+        if encoder is None:
             raise ReaderError(f"the base model at {folder} is not a BERT encoder numpy can run")
-        encoder = NumpyBert(weights, json.loads((folder / "config.json").read_text(encoding="utf-8")),
-                            plain.tokenizer, plain.max_seq_length)
         return cls(encoder, head_w, head_b, threshold=float(meta.get("threshold", 0.0)))
 
     def logits(self, question: str, sentence: str) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int]]]:
         """Start and end logits of every token of the pair, and each token's character offsets in `sentence`
         ((-1, -1) for the question's tokens and the special ones)."""
-        key = (question, sentence)
-        with self._lock:
-            if key in self._memo:
-                self._memo.move_to_end(key)
-                return self._memo[key]
-        found = self._logits(question, sentence)
-        with self._lock:
-            self._memo[key] = found
-            while len(self._memo) > _MEMO:
-                self._memo.popitem(last=False)
-        return found
+        return self._readings(question, [sentence])[0]
 
     def prefetch(self, question: str, sentences: Sequence[str]) -> None:
         """Read `sentences` for `question` in one batch (one forward pass over the padded pairs), so that the
         `logits` and `spans` that follow for them are already known."""
+        self._readings(question, sentences)
+
+    def _readings(self, question: str, sentences: Sequence[str]
+                  ) -> list[tuple[np.ndarray, np.ndarray, list[tuple[int, int]]]]:
+        """Each sentence's reading: from the memo, the others read together in one batch and remembered."""
+        known = {}
         with self._lock:
-            todo = list(dict.fromkeys(s for s in sentences if (question, s) not in self._memo))
-        if not todo:
-            return
-        for sentence, found in zip(todo, self._read(question, todo), strict=True):
+            for s in sentences:
+                if (question, s) in self._memo:
+                    self._memo.move_to_end((question, s))
+                    known[s] = self._memo[(question, s)]
+        todo = [s for s in dict.fromkeys(sentences) if s not in known]
+        if todo:
+            known.update(zip(todo, self._read(question, todo), strict=True))
             with self._lock:
-                self._memo[(question, sentence)] = found
+                for s in todo:
+                    self._memo[(question, s)] = known[s]
                 while len(self._memo) > _MEMO:
                     self._memo.popitem(last=False)
-
-    def _logits(self, question: str, sentence: str) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int]]]:
-        return self._read(question, [sentence])[0]
+        return [known[s] for s in sentences]
 
     def _read(self, question: str, sentences: Sequence[str]
               ) -> list[tuple[np.ndarray, np.ndarray, list[tuple[int, int]]]]:
