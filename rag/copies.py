@@ -11,6 +11,8 @@ import re
 import zlib
 from collections.abc import Sequence
 from dataclasses import replace
+from functools import cache
+from typing import Any
 
 import numpy as np
 
@@ -35,13 +37,21 @@ def _words(text: str) -> list[str]:
     return _WORD.findall(text.lower())
 
 
-def _signature(words: list[str]) -> np.ndarray:
-    """The MinHash signature of the words' 5-gram shingles; deterministic across processes and machines."""
+@cache
+def _permutations() -> Any:
+    """The seeded permutations every signature shares: drawing them anew for each passage was most of its cost."""
     # imported here: datasketch's package imports its LSH classes and with them scipy (0.4 s), which a process
     # that never answers a question (the CLI's other commands, an index build) should not pay
     from datasketch import MinHash
 
-    m = MinHash(num_perm=NUM_PERM, seed=1, scheme="affine32", hashfunc=_crc32)
+    return MinHash(num_perm=NUM_PERM, seed=1, scheme="affine32", hashfunc=_crc32).permutations
+
+
+def _signature(words: list[str]) -> np.ndarray:
+    """The MinHash signature of the words' 5-gram shingles; deterministic across processes and machines."""
+    from datasketch import MinHash
+
+    m = MinHash(num_perm=NUM_PERM, seed=1, scheme="affine32", hashfunc=_crc32, permutations=_permutations())
     shingles = {" ".join(words[i:i + SHINGLE]) for i in range(len(words) - SHINGLE + 1)}
     m.update_batch([s.encode("utf-8") for s in sorted(shingles)])
     return np.asarray(m.hashvalues)
@@ -53,27 +63,25 @@ def groups(texts: Sequence[str], doc_ids: Sequence[str]) -> list[int]:
     first such, in rank order). Two passages of one document never group: they are different parts of it."""
     reps: list[int] = []  # indexes of the representatives so far, in rank order
     out: list[int] = []
-    sigs: dict[int, np.ndarray] = {}
-    keys: dict[int, str] = {}  # short texts: the normalised text itself
-    for i, text in enumerate(texts):
-        words = _words(text)
-        if len(words) < MIN_WORDS:
-            keys[i] = " ".join(words)
-        else:
-            sigs[i] = _signature(words)
-        rep = next((r for r in reps if doc_ids[r] != doc_ids[i] and _same(i, r, sigs, keys)), None)
+    words = [_words(text) for text in texts]
+    sigs: dict[int, np.ndarray] = {}  # signed only when compared: passages of one document never are
+
+    def same(i: int, j: int) -> bool:
+        if len(words[i]) < MIN_WORDS or len(words[j]) < MIN_WORDS:  # too short to sign: the same words
+            return words[i] == words[j] and bool(words[i])
+        for n in (i, j):
+            if n not in sigs:
+                sigs[n] = _signature(words[n])
+        return float(np.mean(sigs[i] == sigs[j])) >= THRESHOLD
+
+    for i in range(len(texts)):
+        rep = next((r for r in reps if doc_ids[r] != doc_ids[i] and same(i, r)), None)
         if rep is None:
             reps.append(i)
             out.append(i)
         else:
             out.append(rep)
     return out
-
-
-def _same(i: int, j: int, sigs: dict[int, np.ndarray], keys: dict[int, str]) -> bool:
-    if i in keys or j in keys:
-        return keys.get(i) is not None and keys.get(i) == keys.get(j) and keys[i] != ""
-    return float(np.mean(sigs[i] == sigs[j])) >= THRESHOLD
 
 
 def fold(passages: Sequence[ScoredPassage]) -> list[ScoredPassage]:

@@ -57,6 +57,10 @@ def test_numpy_reads_the_merged_adapters_exactly_as_torch_runs_them(trained: Pat
     with torch.no_grad():
         hidden = model(**enc).last_hidden_state[0].numpy()
     expected = hidden @ raw["head.weight"].T + raw["head.bias"]
+    ids = enc["input_ids"].numpy()
+    ours = reader.encoder.hidden(ids, enc["token_type_ids"].numpy(), np.ones(ids.shape, np.float32))[0]
+    np.testing.assert_allclose(ours, hidden, atol=1e-4)  # the forward pass itself
+    # the logits sum 384 such differences through the head: a little wider
     start, end, offsets = reader.logits(question, sentence)
     np.testing.assert_allclose(start, expected[:, 0], atol=2e-4)
     np.testing.assert_allclose(end, expected[:, 1], atol=2e-4)

@@ -34,13 +34,28 @@ def _module_kinds(folder: Path) -> list[str] | None:
     return kinds
 
 
-def _erf(x: np.ndarray) -> np.ndarray:
-    """Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7): numpy has no erf, and BERT's GELU is the exact one."""
-    s = np.sign(x)
-    a = np.abs(x)
-    t = 1.0 / (1.0 + 0.3275911 * a)
-    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
-    return s * (1.0 - poly * np.exp(-a * a))
+def _gelu(h: np.ndarray) -> np.ndarray:
+    """BERT's exact GELU, h * Phi(h), computed in place in `h`. numpy has no erf: Abramowitz & Stegun 7.1.26
+    (|error| < 1.5e-7) gives erf(|h| / sqrt 2) = 1 - P * exp(-h^2 / 2), so that GELU is
+    max(h, 0) - |h| * P * exp(-h^2 / 2) / 2. In place, without branches: a reader's pair makes the largest
+    arrays of the pass, and each temporary of the plain formula cost a pass over them."""
+    a = np.abs(h)
+    t = a * (0.3275911 / math.sqrt(2.0))
+    t += 1.0
+    np.reciprocal(t, out=t)
+    poly = t * 1.061405429
+    for c in (-1.453152027, 1.421413741, -0.284496736, 0.254829592):
+        poly += c
+        poly *= t
+    poly *= a
+    np.square(a, out=a)
+    a *= -0.5
+    np.exp(a, out=a)
+    poly *= a
+    poly *= 0.5
+    np.maximum(h, 0.0, out=h)
+    h -= poly
+    return h
 
 
 _blas: Any = None
@@ -173,7 +188,6 @@ class NumpyBert:
             scores /= scores.sum(-1, keepdims=True)
             ctx = (scores @ v).transpose(0, 2, 1, 3).reshape(n, width, self.dim)
             x = _layer_norm(ctx @ o_w + o_b + x, ln1_w, ln1_b, self.eps)
-            h = x @ i_w + i_b
-            h = 0.5 * h * (1.0 + _erf(h * (1.0 / math.sqrt(2.0))))
+            h = _gelu(x @ i_w + i_b)
             x = _layer_norm(h @ f_w + f_b + x, ln2_w, ln2_b, self.eps)
         return x

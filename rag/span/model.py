@@ -136,7 +136,7 @@ def offer_threshold(model: SpanModel | Reader | None = None) -> float:
 
 
 def prefetch(question: str, sentences: Sequence[str]) -> None:
-    """Read `sentences` for `question` with the default reader in one batch, for the `short_answer`s that follow."""
+    """Read `sentences` for `question` with the default reader at once, for the `short_answer`s that follow."""
     if sentences and not _EXPLAIN.search(question):
         load_reader().prefetch(question, sentences)
 
