@@ -84,6 +84,7 @@ def task_peer(a: dict[str, Any]) -> dict[str, Any]:
 
 def task_ask(a: dict[str, Any]) -> dict[str, Any]:
     """ask() on a built index: warm-up, then one call per gold question; latency and retrieval Hit@5."""
+    from rag.embed.model import embed_queries
     from rag.engine import Engine
 
     from .corpora import corpora, gold_questions
@@ -94,7 +95,7 @@ def task_ask(a: dict[str, Any]) -> dict[str, Any]:
     questions = gold_questions(corpus, limit=a.get("questions"))
     t0 = time.perf_counter()
     engine = Engine.open(a["index_dir"])
-    engine.embedder.embed(["warm up"])
+    embed_queries(engine.embedder, ["warm up"])
     load_s = time.perf_counter() - t0
     for text, _ in questions[: a.get("warmup", 5)]:
         engine.ask(text)

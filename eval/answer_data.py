@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.embed.model import Embedder
+from rag.embed.model import Embedder, embed_queries
 from rag.extractive import DEFAULT_PARAMS, Candidate, candidates
 from rag.index.index import ChunkSettings, Index
 from rag.ingest.corpus import load_corpus
@@ -60,7 +60,7 @@ def collect(name: str, index: Index, questions: list[GoldQuestion], embedder: Em
             unanswerable: bool = False, as_of: bool = False, source: str | None = None) -> list[Row]:
     """The candidates of each question, searched as `Engine.ask` searches it: with `as_of`, as of the question's
     date; `unanswerable`: questions of benchmark `source` asked of this corpus, labelled as having no answer."""
-    vecs = embedder.embed([q.question for q in questions])
+    vecs = embed_queries(embedder, [q.question for q in questions])
     variant = f"{name} off-corpus" if unanswerable else f"{name} as-of" if as_of else name
     rows = []
     for q, v in zip(questions, vecs, strict=True):

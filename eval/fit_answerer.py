@@ -107,6 +107,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--benchmarks", default=",".join(BENCHMARKS),
                     help="the benchmarks sampled besides the seed set, comma-separated (default: all three)")
     ap.add_argument("--write", action="store_true", help=f"write {PARAMS_FILE.relative_to(ROOT)}")
+    ap.add_argument("--no-query-adapter", dest="query_adapter", action="store_false",
+                    help="questions embedded as passages are, not through the question adapters (rag.embed.query)")
     return ap.parse_args(argv)
 
 
@@ -233,7 +235,7 @@ def tune_selection(rows: list[Row], params: AnswerParams, index_of: dict[str, In
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     rng = random.Random(args.seed)
-    embedder = SentenceTransformerEmbedder()
+    embedder = SentenceTransformerEmbedder(query_adapter=args.query_adapter)
     benchmarks = tuple(b for b in args.benchmarks.split(",") if b)
     unknown = set(benchmarks) - set(BENCHMARKS)
     if unknown:
@@ -271,6 +273,7 @@ def main(argv: list[str] | None = None) -> int:
             "per_variant": {v: sum(r.variant == v for r in ans + neg) for v in dict.fromkeys(r.variant for r in rows)},
             "sample": args.sample, "seed": args.seed, "k": args.k, "benchmarks": list(benchmarks),
             "sentence_weights_kept_from": str(args.keep_sentence_weights) if args.keep_sentence_weights else None,
+            "query_adapter": args.query_adapter,
             "balanced_accuracy": round(ab.balanced_accuracy, 4),
             "answer": {k: round(v, 4) for k, v in figures.items()},
             "in_sample": right_calls(g, lambda r: ab.conf[id(r)] >= ab.threshold),

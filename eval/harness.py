@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 from rag.config import PROJECT_ROOT
 from rag.embed.model import Embedder
+from rag.embed.query import version as query_version
 from rag.errors import RagError, require
 from rag.index.index import ChunkSettings
 from rag.question import FUSIONS, MODES, Mode
@@ -154,7 +155,7 @@ def cached_engine(
     from rag.index.index import Index
 
     documents = inputs.documents
-    embedder = embedder or SentenceTransformerEmbedder(settings.model)
+    embedder = embedder or SentenceTransformerEmbedder(settings.model, query_adapter=settings.query_adapter)
     chunking = ChunkSettings(max_tokens=settings.max_tokens or min(128, embedder.max_tokens),
                              overlap=settings.overlap)
     echo(f"Index for {settings.corpus} ({len(documents)} documents) ...")
@@ -265,6 +266,8 @@ def run(
     inputs = read_inputs(settings)
     prepared = (Prepared(engine, 0.0, {"built": False}) if engine is not None else
                 cached_engine(settings, inputs, embedder=embedder, clock=clock, progress=progress, echo=echo))
+    if getattr(getattr(prepared.engine, "embedder", None), "queries", None) is not None:  # the trained adapters
+        settings = replace(settings, query_encoder=query_version())
     runs, peers, peak_mib = ask_all(settings, prepared.engine, inputs, clock=clock, progress=progress, echo=echo)
     full = full_report(settings, inputs, prepared, runs, peers, peak_mib=peak_mib, t_start=t_start, clock=clock)
     out = settings.out or default_out(settings)

@@ -37,6 +37,8 @@ class EvalSettings:
     fusion: Fusion = "ranker"  # how hybrid search merges its lists: the trained reranker or RRF
     ranker: Mapping[str, Any] | None = None  # the reranker's version (rag.rank.model.version), filled in by the run
     reader: Mapping[str, Any] | None = None  # the short-answer reader's version (rag.span.reader.version), ditto
+    query_encoder: Mapping[str, Any] | None = None  # the question adapters' version (rag.embed.query), when used
+    query_adapter: bool = True  # embed questions through the question adapters (`--no-query-adapter`: not)
     as_of: bool = True  # pass each gold question's `date` to ask() as as_of (`--no-as-of`: never)
     store: StoreSpec | None = None  # where the index keeps its vectors and BM25 (`--store`; default FAISS)
 
@@ -78,6 +80,9 @@ def parser() -> argparse.ArgumentParser:
                    help="keep the index's vectors and BM25 in this store: faiss (default), qdrant:PATH (embedded "
                         "Qdrant) or http(s)://HOST:6333 (a Qdrant server; API key from $QDRANT_API_KEY); the "
                         "store is part of the cached index's key")
+    p.add_argument("--no-query-adapter", dest="query_adapter", action="store_false",
+                   help="embed questions as passages are, not through the trained question adapters "
+                        "(rag.embed.query), for comparison")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
@@ -103,7 +108,8 @@ def settings_from_args(args: argparse.Namespace) -> EvalSettings:
                         seed=args.seed, max_tokens=args.max_tokens, overlap=args.overlap, model=args.model,
                         answerer=args.answerer, generator=args.generator, out=args.out, cache_dir=args.cache_dir,
                         baselines=tuple(dict.fromkeys(peers)), fusion=args.fusion,
-                        as_of=args.as_of, store=_store(getattr(args, "store", None)))
+                        as_of=args.as_of, store=_store(getattr(args, "store", None)),
+                        query_adapter=bool(getattr(args, "query_adapter", True)))
 
 
 def _store(uri: str | None) -> StoreSpec | None:

@@ -33,7 +33,8 @@ import rag.retrieve
 import rag.text.terms
 import rag.window
 from rag.config import PROJECT_ROOT
-from rag.embed.model import Embedder
+from rag.embed.model import Embedder, embed_queries
+from rag.embed.query import WEIGHTS_FILE as QUERY_ADAPTERS
 from rag.index.index import ChunkSettings, Index
 from rag.ingest.corpus import load_corpus
 from rag.rank.features import FeatureMatrix, features, union
@@ -74,10 +75,14 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def feature_code_fingerprint() -> str:
+def feature_code_fingerprint(embedder: Embedder | None = None) -> str:
+    """The features' code and, when `embedder` embeds questions through the question adapters, their file: the
+    dense features compare the questions' vectors."""
     h = hashlib.sha256()
     for module in FEATURE_CODE:
         h.update(Path(str(module.__file__)).read_bytes())
+    if getattr(embedder, "queries", None) is not None:
+        h.update(QUERY_ADAPTERS.read_bytes())
     return h.hexdigest()[:16]
 
 
@@ -149,7 +154,7 @@ def collect(
     engine searches a question asked on its `date` (`Engine._search`: `windows` of the question and that date,
     the searched one inside both searches, the date as the features' reference, the preferred one to them)."""
     questions = [q for q in questions if q.answerable]
-    vectors = embedder.embed([q.question for q in questions])
+    vectors = embed_queries(embedder, [q.question for q in questions])
     out = []
     for q, v in zip(questions, vectors, strict=True):
         day = question_date(q) if as_of else None
@@ -173,7 +178,7 @@ def load_data(
     index, questions, index_key = open_benchmark(name, embedder)
     questions = questions[:limit] if limit else questions
     files = {f: sha256(BENCH / name / f) for f in ("corpus.jsonl", "gold.jsonl")}
-    code = feature_code_fingerprint()
+    code = feature_code_fingerprint(embedder)
     key = hashlib.sha256(json.dumps([files, index_key, code, limit, CANDIDATE_DEPTH, FIRST_STAGE_DEPTH,
                                      as_of]).encode())
     path = OUT / "ranker-cache" / f"{name}{'-as-of' if as_of else ''}-{key.hexdigest()[:16]}.pkl"

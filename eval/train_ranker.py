@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from rag.embed.model import SentenceTransformerEmbedder
+from rag.embed.model import SentenceTransformerEmbedder, embed_queries
 from rag.errors import require
 from rag.rank.features import FEATURES, TIME_FEATURES, WINDOW_FEATURES
 from rag.rank.model import CANDIDATE_DEPTH, CHECK_FILE, META_FILE, MODEL_FILE, PREFER_MARGIN, Ranker, ranked, rerank
@@ -206,7 +206,7 @@ def latency(name: str, embedder: Any, ranker: Ranker, n: int) -> dict[str, float
     index, questions, _ = open_benchmark(name, embedder)
     questions = questions[:n]
     times = []
-    for q, v in zip(questions, embedder.embed([q.question for q in questions]), strict=True):
+    for q, v in zip(questions, embed_queries(embedder, [q.question for q in questions]), strict=True):
         day = question_date(q) if name in DATED else None
         searched, prefer = windows(q.question, as_of=day) if day else (None, None)
         allowed, _ = limits(index, searched)
@@ -233,12 +233,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, default=None, help="first N questions of each benchmark (a quick run)")
     ap.add_argument("--latency", type=int, default=300, help="questions per benchmark timed for rerank latency")
     ap.add_argument("--write", action="store_true", help=f"write {MODEL_FILE.name} and {META_FILE.name}")
+    ap.add_argument("--no-query-adapter", dest="query_adapter", action="store_false",
+                    help="questions embedded as passages are, not through the question adapters (rag.embed.query)")
     ap.add_argument("--features", choices=sorted(FINAL_FEATURES), default="all",
                     help="what the final model reads: every feature, or all but the question's window ones")
     args = ap.parse_args(argv)
     require("lightgbm", extra="train")
     t_start = time.perf_counter()
-    embedder = SentenceTransformerEmbedder()
+    embedder = SentenceTransformerEmbedder(query_adapter=args.query_adapter)
     data, seen = {}, {}
     for name, as_of in DATASETS:
         key = label(name, as_of)
@@ -268,6 +270,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"rerank latency {timing}", flush=True)
     meta = {"model": chosen, "model_file": MODEL_FILE.name, "date": datetime.datetime.now().astimezone().isoformat(),
             "data": seen, "final_features": args.features, "features": list(names), "settings": settings(args.limit),
+            "query_adapter": args.query_adapter,
             "held_out": table, "held_out_hit@5_by_fold": by_fold, "union_recall": recall,
             "never_loses": {m: never_loses(table, m) for m in ("rrf", *methods())},
             "latency_rerank_ms": timing, "final_fit_s": round(fit_s, 2),

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import hashlib
 import json
 import math
 import random
@@ -35,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from rag.embed.adapters import write
 from rag.ingest.corpus import load_corpus
 from rag.span.model import load_span_model, short_answer
 from rag.span.reader import ADAPTED, META_FILE, WEIGHTS_FILE, Reader, base_folder
@@ -208,12 +208,8 @@ def train(data: Sequence[Example], epochs: float, *, base: Path | None = None,
 def save(path: Path, arrays: dict[str, np.ndarray], threshold: float, *, base: Path | None = None,
          settings: dict[str, Any] = SETTINGS) -> None:
     """The adapters and head as `rag.span.reader.Reader.load` reads them, tied to the base model's checksum."""
-    digest = hashlib.sha256(((base or base_folder()) / "model.safetensors").read_bytes()).hexdigest()
-    meta = {"base_sha256": digest, "scale": settings["alpha"] / settings["rank"], "rank": settings["rank"],
-            "threshold": threshold}
-    named = {"meta": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8), **arrays}
-    with path.open("wb") as f:
-        np.savez_compressed(f, **named)  # type: ignore[arg-type]  # numpy's stubs take the names for options
+    write(path, arrays, folder=base or base_folder(), scale=settings["alpha"] / settings["rank"],
+          rank=settings["rank"], threshold=threshold)
 
 
 def choose_threshold(scored: Sequence[tuple[float, bool]]) -> float:

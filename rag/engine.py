@@ -17,7 +17,7 @@ from rag.cite import verify
 from rag.compose import answer_text
 from rag.compose import citations as cite_chosen
 from rag.config import StoreSpec
-from rag.embed.model import Embedder, SentenceTransformerEmbedder
+from rag.embed.model import Embedder, SentenceTransformerEmbedder, embed_queries
 from rag.extractive import AnswerParams, Candidate, answerability, candidates, load_params, select
 from rag.followup import rewrite
 from rag.generative.model import resolve_generator
@@ -127,7 +127,7 @@ class Engine:
         # A follow-up is rewritten from the conversation: the query searched obeys the question's own limits.
         query = check_question(rewrite(request.question, history), what="the question rewritten from the history")
         t1 = time.perf_counter()
-        qvec = self.embedder.embed([query])[0]  # answer selection compares sentence vectors with it in every mode
+        qvec = embed_queries(self.embedder, [query])[0]  # sentence vectors meet it in every mode
         t2 = time.perf_counter()
         found = self._search(request, query, qvec)
         t3 = time.perf_counter()

@@ -81,7 +81,7 @@ def test_report_figures_agree_with_the_per_question_results(tmp_path: Path, fake
 def test_rag_eval_command_and_compare(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                       capsys: pytest.CaptureFixture[str], make_fake_embedder: Any,
                                       seeds_dir: Path, gold: Path) -> None:
-    monkeypatch.setattr("rag.embed.model.SentenceTransformerEmbedder", lambda model=None: make_fake_embedder())
+    monkeypatch.setattr("rag.embed.model.SentenceTransformerEmbedder", lambda model=None, **_: make_fake_embedder())
     common = ["--corpus", str(seeds_dir), "--gold", str(gold), "--cache-dir", str(tmp_path / "c"), "--no-progress"]
     assert cli.main(["eval", *common, "--out", str(tmp_path / "a")]) == 0
     assert cli.main(["eval", *common, "--out", str(tmp_path / "b"), "--mode", "lexical", "--k", "5"]) == 0

