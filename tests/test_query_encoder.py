@@ -79,6 +79,8 @@ def test_damaged_or_foreign_adapters_are_refused(trained: Path, tmp_path: Path) 
     (tmp_path / "bad.npz").write_bytes(b"not an npz")
     with pytest.raises(AdapterError, match="cannot read"):
         QueryEncoder.load(base_folder(), tmp_path / "bad.npz")
+    with pytest.raises(AdapterError, match="retrain it"):  # a damaged file is said, never silently skipped
+        QueryEncoder.fits(base_folder(), tmp_path / "bad.npz")
     raw = dict(np.load(trained))
     meta = json.loads(bytes(raw.pop("meta")).decode()) | {"base_sha256": "0" * 64}
     foreign = tmp_path / "foreign.npz"
@@ -88,6 +90,7 @@ def test_damaged_or_foreign_adapters_are_refused(trained: Path, tmp_path: Path) 
     # another model keeps its own question vectors: the adapters are not for it
     assert QueryEncoder.fits(base_folder(), trained) and not QueryEncoder.fits(base_folder(), foreign)
     assert not QueryEncoder.fits(base_folder(), tmp_path / "missing.npz")
+    assert not QueryEncoder.fits(tmp_path, trained)  # a folder without safetensors weights: not their model
 
 
 def test_the_held_out_ranks_count_the_best_evidence_sentence(trained: Path) -> None:

@@ -49,13 +49,17 @@ class QueryEncoder:
 
     @staticmethod
     def fits(folder: Path, path: Path = WEIGHTS_FILE) -> bool:
-        """Whether `folder` holds the model the adapters of `path` were trained on (False without the file)."""
+        """Whether `folder` holds the model the adapters of `path` were trained on: False without the file or
+        for another model; AdapterError when the file is there but damaged (the reranker and answerability are
+        fitted on adapted questions: falling back to plain ones unannounced would quietly answer worse)."""
+        if not path.is_file() or not (folder / "model.safetensors").is_file():
+            return False
         try:
             with np.load(path, allow_pickle=False) as raw:
                 meta = json.loads(str(raw["meta"].tobytes(), "utf-8"))
-            return bool(meta.get("base_sha256") == base_checksum(folder))
-        except (OSError, ValueError, KeyError):
-            return False
+        except (OSError, ValueError, KeyError) as exc:
+            raise AdapterError(f"cannot read {path}: {exc}; restore it or retrain it with `{RETRAIN}`") from exc
+        return bool(meta.get("base_sha256") == base_checksum(folder))
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Unit-length float32 vectors of `texts`, in batches of similar length."""
