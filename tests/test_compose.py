@@ -114,3 +114,12 @@ def test_the_sources_panel_marks_the_short_answer_inside_its_highlighted_sentenc
     assert panel.count('class="rag-source"') == 1  # one section: the sentence, with its short answer inside
     bubble = render.answer_messages(answer)[0]["content"]
     assert bubble.startswith("**12** [1]")
+
+
+def test_a_full_date_is_a_date_so_two_reports_of_it_can_differ() -> None:
+    # "April 1, 1999" was a run of words (its comma was dropped before the date was recognised), so a report
+    # giving it never showed beside one giving "Aug. 13": the two were not values of one kind.
+    from rag.span.model import phrase_kind
+
+    assert [phrase_kind(t) for t in ("April 1, 1999", "Nov. 27, 2024", "Aug. 13", "12,500", "Yasar Guler")] == [
+        "date", "date", "date", "number", "name"]

@@ -9,7 +9,7 @@ import pytest
 from conftest import SEEDS
 
 from rag.collection import build_index
-from rag.embed.model import Embedder
+from rag.embed.model import Embedder, embed_queries
 from rag.engine import Engine
 from rag.index.index import Index
 from rag.rank.model import default_ranker, rerank
@@ -42,7 +42,7 @@ def test_seed_acceptance_cases(seed_index: Path, real_embedder: Embedder, fusion
 def test_hybrid_answers_from_the_reranked_passages(seed_index: Path, real_embedder: Embedder) -> None:
     engine = Engine(Index.load(seed_index), real_embedder)
     answer = engine.ask(MOU)
-    v = real_embedder.embed([MOU])[0]
+    v = embed_queries(real_embedder, [MOU])[0]  # the question as the engine embeds it
     index = engine.index
     best, _ = rerank(index, MOU, v, dense_hits(index, v, 40), lexical_hits(index, MOU, 40), ranker=default_ranker(),
                      k=10)

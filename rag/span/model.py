@@ -143,7 +143,7 @@ def prefetch(question: str, sentences: Sequence[str]) -> None:
 
 def phrase_kind(text: str) -> str:
     """The kind of phrase `text` is as a whole ("date", "number", "name", "quote"), else "words"."""
-    toks = [t for t in tokens(text) if t.text[:1].isalnum() or t.text in "$£€%"]
+    toks = [t for t in tokens(text) if t.text[:1].isalnum() or t.text in "$£€%,"]  # the comma of "April 1, 1999"
     if not toks:
         return "words"
     whole = [p.kind for p in phrases(toks) if p.first == 0 and p.last == len(toks) - 1]
