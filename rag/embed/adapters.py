@@ -79,6 +79,18 @@ def read(path: Path, folder: Path, *, retrain: str) -> Adapters:
     return Adapters(arrays, meta)
 
 
+def version(path: Path, meta: Path) -> dict[str, Any]:
+    """What a report records of an adapter file: its checksum (`file` None when there is none) and, from its
+    meta file beside it, when and on what it was trained and its held-out figures."""
+    if not path.is_file():
+        return {"file": None}
+    out: dict[str, Any] = {"file": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()[:16]}
+    if meta.is_file():
+        raw = json.loads(meta.read_text(encoding="utf-8"))
+        out.update({k: raw[k] for k in ("trained", "held_out") if k in raw})
+    return out
+
+
 def write(path: Path, arrays: dict[str, np.ndarray], *, folder: Path, scale: float, **meta: Any) -> None:
     """An adapter file as `read` reads it, tied to the base model in `folder` by its checksum."""
     info = {"base_sha256": base_checksum(folder), "scale": scale, **meta}

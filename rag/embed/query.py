@@ -13,7 +13,6 @@ questions as it embeds passages (`rag.embed.model.SentenceTransformerEmbedder.em
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from rag.embed.adapters import AdapterError, base_checksum, read
+from rag.embed.adapters import version as adapter_version
 
 WEIGHTS_FILE = Path(__file__).with_name("query.npz")
 META_FILE = Path(__file__).with_name("query.meta.json")
@@ -76,10 +76,4 @@ class QueryEncoder:
 
 def version(path: Path = WEIGHTS_FILE, meta: Path = META_FILE) -> dict[str, Any]:
     """What a report records of the question encoder: its file's checksum and when and on what it was trained."""
-    if not path.is_file():
-        return {"file": None}
-    out: dict[str, Any] = {"file": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()[:16]}
-    if meta.is_file():
-        raw = json.loads(meta.read_text(encoding="utf-8"))
-        out.update({k: raw[k] for k in ("trained", "held_out") if k in raw})
-    return out
+    return adapter_version(path, meta)

@@ -10,8 +10,6 @@ the head prefers the span to no answer.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -210,8 +208,6 @@ def load_reader(path: Path = WEIGHTS_FILE) -> Reader:
 
 def version(path: Path = WEIGHTS_FILE, meta: Path = META_FILE) -> dict[str, Any]:
     """What a report records of the reader: its file's checksum and when and on what it was trained."""
-    out: dict[str, Any] = {"file": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()[:16]}
-    if meta.is_file():
-        raw = json.loads(meta.read_text(encoding="utf-8"))
-        out.update({k: raw[k] for k in ("trained", "held_out") if k in raw})
-    return out
+    from rag.embed.adapters import version as adapter_version
+
+    return adapter_version(path, meta)
