@@ -7,12 +7,14 @@ import datetime as dt
 import re
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
 from rag.bridge import Bridge, bridge
+from rag.byline import byline_answer
 from rag.cite import verify
 from rag.compose import answer_text
 from rag.compose import citations as cite_chosen
@@ -36,7 +38,7 @@ from rag.question import (
     check_question,
     check_request,
 )
-from rag.records import Answer, ScoredPassage, SearchWindow
+from rag.records import Answer, Citation, ScoredPassage, SearchWindow
 from rag.retrieve import limits, retrieve, windows, without_counting_back
 from rag.window import TimeWindow
 
@@ -131,12 +133,7 @@ class Engine:
         t2 = time.perf_counter()
         found = self._search(request, query, qvec)
         t3 = time.perf_counter()
-        chosen, rivals, current_as_of = self._choose(request.question, found)
-        # a two-sentence answer's short answer is sought for the question its answer sentence answers
-        bridged = self._bridged(found)
-        asked = bridged.question if bridged else found.asked
-        citations = cite_chosen(self.index.documents, asked, chosen, short=short, rivals=rivals,
-                                searched=found.cands)
+        citations, confidence, current_as_of = self._compose(request.question, query, found, short=short)
         text = answer_text(request.question, citations, found.window)
         verify(text, citations, self.index.documents)
         t4 = time.perf_counter()
@@ -150,7 +147,7 @@ class Engine:
             query=query,
             question=request.question,
             timings={key: round(v * 1000, 3) for key, v in ms.items()},
-            confidence=round(bridged.confidence if bridged else found.confidence, 4),
+            confidence=round(confidence, 4),
             supported=tuple(True for _ in citations),
             window=found.window,
             current_as_of=current_as_of,
@@ -161,6 +158,21 @@ class Engine:
         from rag.generative.answer import generative_answer  # the generative path's imports stay off the default one
 
         return generative_answer(self.index, answer, gen, embedder=self.embedder, history=history)
+
+    def _compose(self, question: str, query: str, found: _Found, *, short: bool
+                 ) -> tuple[tuple[Citation, ...], float, str | None]:
+        """The answer's citations (none: abstain), its confidence, and the day a current-state answer is true
+        as of. A question about the article itself (its author, its date) is answered from its byline when the
+        head of the first passage's article writes it (`rag.byline`), with full confidence: the words are there."""
+        if (about := byline_answer(query, found.passages, self.index.documents)) is not None:
+            return (about if short else (replace(about[1], marker=1),)), 1.0, None
+        chosen, rivals, current_as_of = self._choose(question, found)
+        # a two-sentence answer's short answer is sought for the question its answer sentence answers
+        bridged = self._bridged(found)
+        asked = bridged.question if bridged else found.asked
+        citations = cite_chosen(self.index.documents, asked, chosen, short=short, rivals=rivals,
+                                searched=found.cands)
+        return citations, bridged.confidence if bridged else found.confidence, current_as_of
 
     def _choose(self, question: str, found: _Found) -> tuple[list[Candidate], list[Candidate], str | None]:
         """The sentences that answer (none: abstain), the other articles' rival sentences to show beside them,

@@ -14,7 +14,9 @@ from rag.ingest.dates import (
     date_from_metadata,
     date_from_text,
     date_from_url,
+    date_span,
     find_date,
+    head_lines_at,
 )
 
 TODAY = date(2025, 9, 1)
@@ -117,6 +119,16 @@ def test_seed_article_dateline(seed_text: str) -> None:
     text = seed_text
     assert text.splitlines()[0].startswith("08/18/2025 / By Zoey Sky")
     assert find_date(text=text, today=TODAY) == FoundDate("2025-08-18", "text")
+
+
+def test_where_the_head_writes_its_date() -> None:
+    text = "\n  \nJune 14, 2024 — By Ann Lee\n  Updated 06/20/2024\nOn May 1, 2024 the council met and voted.\n"
+    assert head_lines_at(text) == [(4, "June 14, 2024 — By Ann Lee"), (33, "Updated 06/20/2024"),
+                                   (52, "On May 1, 2024 the council met and voted.")]
+    assert all(text[at:at + len(line)] == line for at, line in head_lines_at(text))
+    assert date_span(text, "2024-06-14") == (4, 17)
+    assert date_span(text, "2024-06-20") == (41, 51)
+    assert date_span(text, "2024-05-01") is None  # a story sentence's date is not the article's
 
 
 def test_trust_order() -> None:

@@ -43,6 +43,18 @@ def test_question_the_article_does_not_answer_abstains() -> None:
     assert a.passages  # the closest passages are still offered
 
 
+def test_questions_about_the_article_itself_are_answered_from_its_byline() -> None:
+    # The seed's first line is "08/18/2025 / By Zoey Sky": no sentence of the story says who wrote it.
+    for question, short in (("Who wrote the article?", "Zoey Sky"), ("What date is the article dated?", "08/18/2025"),
+                            ("When was the article about Turkey and Syria published?", "08/18/2025")):
+        a = ask(question)
+        assert not a.abstained and a.short_answer == short, a.text
+        assert [c.quote for c in a.citations] == [short, "08/18/2025 / By Zoey Sky"]
+        assert a.text == f"{short} [1] — 08/18/2025 / By Zoey Sky [2]"
+        _check(a)
+    assert ask("Who wrote the memorandum?").short_answer != "Zoey Sky"  # a document, not the article
+
+
 def test_follow_up_uses_the_conversation() -> None:
     first = ask("Who is Syria's defense minister?")
     assert "Murhaf Abu Qasra" in first.text

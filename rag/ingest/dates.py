@@ -141,14 +141,21 @@ _PROSE = re.compile(r"(?:\S+\s+){7,}.*[.!?][\"”’)]*")
 def _head_lines(text: str) -> list[str]:
     """The lines of `text` a dateline or byline can be on: the first few non-empty lines that start within
     its first few hundred characters, up to and including its first sentence of prose."""
-    lines: list[str] = []
-    offset = 0
-    for line in text.lstrip().splitlines(keepends=True):
-        if offset >= _HEAD_CHARS or len(lines) == _HEAD_LINES:
+    return [line for _, line in head_lines_at(text)]
+
+
+def head_lines_at(text: str) -> list[tuple[int, str]]:
+    """`_head_lines` with where each starts in `text` (`text[at:at + len(line)] == line`)."""
+    lines: list[tuple[int, str]] = []
+    offset, lead = 0, len(text) - len(text.lstrip())  # "within the first few hundred" counts from the first word
+    for raw in text.splitlines(keepends=True):
+        if len(lines) == _HEAD_LINES or offset - lead >= _HEAD_CHARS:
             break
-        offset += len(line)
-        if line := line.strip():
-            lines.append(line)
+        line = raw.strip()
+        at = offset + raw.index(line) if line else offset
+        offset += len(raw)
+        if line:
+            lines.append((at, line))
             if len(line) > _MAX_CUE_LINE or _PROSE.fullmatch(line):
                 break
     return lines
@@ -184,6 +191,19 @@ def date_from_text(text: str) -> str | None:
         for kind, day in found:
             if kind == wanted:
                 return day.isoformat()
+    return None
+
+
+def date_span(text: str, day: str) -> tuple[int, int] | None:
+    """Where the head of `text` writes `day` (an ISO day) as a dateline or byline does, as `date_from_text`
+    reads it: the characters of "08/18/2025" in "08/18/2025 / By Zoey Sky". None when it does not."""
+    for at, line in head_lines_at(text):
+        if not _line_dates(line):  # a story sentence that mentions a date is not the article's date
+            continue
+        for match in _DAY_EXPR.finditer(line):
+            parsed = _parse_day(match[0])
+            if parsed is not None and parsed.isoformat() == day:
+                return at + match.start(), at + match.end()
     return None
 
 
