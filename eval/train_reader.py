@@ -1,6 +1,6 @@
 """Train and measure the reader: LoRA adapters and a start/end head over all-MiniLM-L6-v2 (rag.span.reader).
 
-    python -m eval.train_reader [--write] [--epochs 2] [--limit N]
+    python -m eval.train_reader [--write] [--epochs 3] [--limit N]
 
 Examples: every answerable question of squad-dev and news-rtqa whose evidence lies inside one sentence and whose
 gold answer is written in it, read as (question, that sentence) with the answer's tokens as the target; and, for
@@ -199,7 +199,7 @@ def held_out(reader: Reader, test: Sequence[Example]) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--epochs", type=float, default=2.0)
+    ap.add_argument("--epochs", type=float, default=3.0)
     ap.add_argument("--limit", type=int, default=None, help="first N questions of each benchmark (a quick run)")
     ap.add_argument("--write", action="store_true", help=f"write {WEIGHTS_FILE.name} and {META_FILE.name}")
     args = ap.parse_args(argv)

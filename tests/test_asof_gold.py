@@ -54,10 +54,6 @@ def test_a_question_counting_back_from_its_day_searches_its_window(dated_run: di
     assert all(c["date"] is None or c["date"] <= "2024-06-14" for c in row["citations"])
 
 
-@pytest.mark.xfail(strict=True, reason="known regression of 2026-12-06 #3: the answerability model refitted for "
-                   "the reader declines d10 (confidence 0.33 against 0.58: a short question, cosine 0.30; with the "
-                   "question adapters 0.37 against 0.515), though the reader offers '300-megawatt solar farm' (6.25 "
-                   "against its 5.0); see the closing notes")
 def test_a_question_counting_back_from_its_day_is_answered_from_the_window(dated_run: dict[str, Any]) -> None:
     # d10, asked 2024-06-14: "What did regulators approve this week?" The window (06-07 to 06-14) holds the
     # solar farm's approval; "this week" is not sought in the sentences, where it matched "last week" elsewhere.
