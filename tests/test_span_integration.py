@@ -49,6 +49,18 @@ def test_an_off_topic_question_is_still_declined(seed_engine: Engine) -> None:
     assert answer.abstained and answer.short_answer is None and not answer.citations
 
 
+def test_a_calendar_date_never_says_how_long() -> None:
+    from rag.span.model import short_answers
+
+    sentence = "The longest special, broadcast in November 2013, ran 72 minutes."
+    assert [a.text for a in short_answers("How long was the longest special?", sentence, limit=3)][:1] == ["72 minutes"]
+    mou = "On Aug. 13, Turkey and Syria signed a memorandum of understanding (MoU)."
+    assert short_answers("How long will the memorandum remain in force?", mou, limit=3) == []
+    assert short_answers("When was the memorandum signed?", mou, limit=1)[0].text == "Aug. 13"
+    assert short_answers("How long has the magazine been in print?", "It has been published since 1979.",
+                         limit=1)[0].text == "since 1979"  # a bare year may say it
+
+
 def test_the_previous_answerer_stays_selectable(seed_engine: Engine, project_root: Path, tmp_path: Path) -> None:
     question = "Who is Syria's defense minister?"
     before = seed_engine.ask(question, answerer="sentences")

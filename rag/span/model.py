@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from rag.errors import RagError
+from rag.rank.query import question_type
 from rag.rank.trees import Trees
 from rag.span.features import FEATURES, TITLES, another_countrys_office, sentence_phrases
 from rag.span.phrases import phrases, tokens
@@ -29,6 +30,10 @@ MODEL_FILE = Path(__file__).with_name("span_model.json")
 META_FILE = Path(__file__).with_name("span_model.meta.json")
 # "Why" and "how" (not "how many") questions ask for an explanation, not a phrase.
 _EXPLAIN = re.compile(r"\bwhy\b|\bhow\b(?!\s+(?:many|much|long|old|far|big|large|often))", re.I)
+# A day or month of the calendar ("Aug. 13", "November 2013"): it never says how long, how many or how much. A
+# bare year may ("since 1979", and "2000" guests is read as a year), so it is not one of these.
+_MONTH = re.compile(r"\b(?:January|February|March|April|May|June|July|August|September|October|November|December"
+                    r"|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept?|Oct|Nov|Dec)\b", re.I)
 
 
 class SpanModelError(RagError):
@@ -154,6 +159,7 @@ def _by_reader(reader: Reader, question: str, sentence: str, *, threshold: bool,
                limit: int | None) -> list[ShortAnswer]:
     """`short_answers` by the reader: its best spans that say something the question does not."""
     asked = set(terms(question))
+    counting = question_type(question) == "number"  # how long, how many, how much, how old, how far
     out = []
     for span in reader.spans(question, sentence, limit=max(limit or 5, 5)):
         if threshold and span.score < reader.threshold:
@@ -162,6 +168,8 @@ def _by_reader(reader: Reader, question: str, sentence: str, *, threshold: bool,
         if not said or said <= asked or another_countrys_office(question, sentence, span.start, span.end):
             continue
         start, end, kind = span.start, span.end, phrase_kind(span.text)
+        if kind == "date" and counting and _MONTH.search(span.text):
+            continue  # "How long will the agreement remain in force?" is not answered by "Aug. 13"
         if kind == "name":
             a, b = without_titles(span.text)
             start, end = start + a, start + b
