@@ -55,6 +55,15 @@ def _live_index(
     return index, None
 
 
+def _save(index: Index, index_dir: Path) -> None:
+    """`index.save(index_dir)`; RagError when it cannot be written (a full disk, say): the live index is left
+    as it was."""
+    try:
+        index.save(index_dir)
+    except OSError as exc:
+        raise RagError(f"cannot save the index in {index_dir} ({exc.strerror or exc}); it is unchanged") from exc
+
+
 def build_index(
     index_dir: str | Path,
     corpus: Sequence[str | Path],
@@ -112,10 +121,6 @@ def build_index(
         stale = report.touched or why or resumed or index.lexical_rebuilt or index.corpus != corpus_ids
         if stale or not disk.exists(index_dir):
             index.corpus = corpus_ids
-            try:
-                index.save(index_dir)
-            except OSError as exc:  # a full disk, say: the live index is left as it was
-                raise RagError(f"cannot save the index in {index_dir} ({exc.strerror or exc}); it is "
-                               "unchanged") from exc
+            _save(index, index_dir)
         points.discard()
     return BuildResult(report=report, ingest=ingest, rebuilt=why, resumed=resumed)
