@@ -69,7 +69,7 @@ def read(path: Path, folder: Path, *, retrain: str) -> Adapters:
     try:
         with np.load(path, allow_pickle=False) as raw:
             arrays = {k: raw[k] for k in raw.files}
-        meta = json.loads(str(arrays.pop("meta").tobytes(), "utf-8"))
+        meta = _decoded(arrays.pop("meta"))
         digest = base_checksum(folder)
     except (OSError, ValueError, KeyError) as exc:
         raise AdapterError(f"cannot read {path}: {exc}") from exc
@@ -77,6 +77,22 @@ def read(path: Path, folder: Path, *, retrain: str) -> Adapters:
         raise AdapterError(f"{path.name} was trained on another base model than {folder / 'model.safetensors'} "
                            f"(its checksum differs): retrain it with `{retrain}`")
     return Adapters(arrays, meta)
+
+
+def read_meta(path: Path) -> dict[str, Any]:
+    """The meta of the adapter file at `path` alone, its arrays left unread; AdapterError when it is missing or
+    damaged."""
+    try:
+        with np.load(path, allow_pickle=False) as raw:
+            return _decoded(raw["meta"])
+    except (OSError, ValueError, KeyError) as exc:
+        raise AdapterError(f"cannot read {path}: {exc}") from exc
+
+
+def _decoded(meta: np.ndarray) -> dict[str, Any]:
+    """An adapter file's `meta` array (JSON bytes) as a dict."""
+    out: dict[str, Any] = json.loads(str(meta.tobytes(), "utf-8"))
+    return out
 
 
 def version(path: Path, meta: Path) -> dict[str, Any]:

@@ -13,14 +13,13 @@ questions as it embeds passages (`rag.embed.model.SentenceTransformerEmbedder.em
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from rag.embed.adapters import AdapterError, base_checksum, read
+from rag.embed.adapters import AdapterError, base_checksum, read, read_meta
 from rag.embed.adapters import version as adapter_version
 
 WEIGHTS_FILE = Path(__file__).with_name("query.npz")
@@ -55,10 +54,9 @@ class QueryEncoder:
         if not path.is_file() or not (folder / "model.safetensors").is_file():
             return False
         try:
-            with np.load(path, allow_pickle=False) as raw:
-                meta = json.loads(str(raw["meta"].tobytes(), "utf-8"))
-        except (OSError, ValueError, KeyError) as exc:
-            raise AdapterError(f"cannot read {path}: {exc}; restore it or retrain it with `{RETRAIN}`") from exc
+            meta = read_meta(path)
+        except AdapterError as exc:
+            raise AdapterError(f"{exc}; restore it or retrain it with `{RETRAIN}`") from exc
         return bool(meta.get("base_sha256") == base_checksum(folder))
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
