@@ -12,7 +12,8 @@ MAX_WORDS = 8  # longer phrases are sentences, not answers
 # apostrophes, dots, hyphens: "al-Assad", "U.S.", "XBB.1.5") and single marks.
 _TOKEN = re.compile(r"\$|£|€|%|\d{1,3}(?:,\d{3})+(?:\.\d+)?|\w+(?:[’'.&–-]\w+)*\.?|[^\w\s]")
 _POSSESSIVE = ("'s", "’s")
-_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_MONTH_NAMES = frozenset(("january february march april may june july august september october november december "
+                          "jan feb mar apr jun jul aug sep sept oct nov dec").split())
 _DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _NUMBER_WORDS = frozenset("one two three four five six seven eight nine ten eleven twelve fifteen twenty thirty "
                           "forty fifty sixty seventy eighty ninety hundred thousand million billion trillion "
@@ -61,8 +62,10 @@ def tokens(text: str) -> list[Token]:
 
 
 def _is_month(word: str) -> bool:
+    """A month's name or its abbreviation ("August", "Aug.", "Sept"); not a word that starts like one
+    ("Maryland", "Janet", "Augusta", "Junior")."""
     w = word.lower().rstrip(".")
-    return len(w) >= 3 and any(w.startswith(m) for m in _MONTHS) and (w[:3] != "may" or w == "may")
+    return w in _MONTH_NAMES
 
 
 def _is_number(word: str) -> bool:
