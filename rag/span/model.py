@@ -22,7 +22,7 @@ from rag.errors import RagError
 from rag.rank.query import question_type
 from rag.rank.trees import Trees
 from rag.span.features import FEATURES, TITLES, another_countrys_office, sentence_phrases
-from rag.span.phrases import phrases, tokens
+from rag.span.phrases import is_month, phrases, tokens
 from rag.span.reader import Reader, load_reader
 from rag.text.terms import terms
 
@@ -30,10 +30,6 @@ MODEL_FILE = Path(__file__).with_name("span_model.json")
 META_FILE = Path(__file__).with_name("span_model.meta.json")
 # "Why" and "how" (not "how many") questions ask for an explanation, not a phrase.
 _EXPLAIN = re.compile(r"\bwhy\b|\bhow\b(?!\s+(?:many|much|long|old|far|big|large|often))", re.I)
-# A day or month of the calendar ("Aug. 13", "November 2013"): it never says how long, how many or how much. A
-# bare year may ("since 1979", and "2000" guests is read as a year), so it is not one of these.
-_MONTH = re.compile(r"\b(?:January|February|March|April|May|June|July|August|September|October|November|December"
-                    r"|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept?|Oct|Nov|Dec)\b", re.I)
 
 
 class SpanModelError(RagError):
@@ -168,8 +164,10 @@ def _by_reader(reader: Reader, question: str, sentence: str, *, threshold: bool,
         if not said or said <= asked or another_countrys_office(question, sentence, span.start, span.end):
             continue
         start, end, kind = span.start, span.end, phrase_kind(span.text)
-        if kind == "date" and counting and _MONTH.search(span.text):
-            continue  # "How long will the agreement remain in force?" is not answered by "Aug. 13"
+        if kind == "date" and counting and any(is_month(t.text) for t in tokens(span.text)):
+            # a day or month of the calendar ("Aug. 13", "November 2013") never says how long, how many or how
+            # much; a bare year may ("since 1979", and "2000" guests reads as a year)
+            continue
         if kind == "name":
             a, b = without_titles(span.text)
             start, end = start + a, start + b

@@ -61,7 +61,7 @@ def tokens(text: str) -> list[Token]:
     return out
 
 
-def _is_month(word: str) -> bool:
+def is_month(word: str) -> bool:
     """A month's name or its abbreviation ("August", "Aug.", "Sept"); not a word that starts like one
     ("Maryland", "Janet", "Augusta", "Junior")."""
     w = word.lower().rstrip(".")
@@ -81,7 +81,7 @@ def _dates(toks: list[Token]) -> list[Phrase]:
     out = []
     for i, t in enumerate(toks):
         w = t.text
-        if _is_month(w) and _is_cap(w):
+        if is_month(w) and _is_cap(w):
             last = i
             if i + 1 < len(toks) and toks[i + 1].text.isdigit() and len(toks[i + 1].text) <= 2:
                 last = i + 1
@@ -93,7 +93,7 @@ def _dates(toks: list[Token]) -> list[Phrase]:
                 out.append(Phrase(i, last, "date"))
         elif w.isdigit() and len(w) == 4 and w[:2] in ("18", "19", "20"):
             out.append(Phrase(i, i, "date"))
-        elif w.isdigit() and len(w) <= 2 and i + 1 < len(toks) and _is_month(toks[i + 1].text):
+        elif w.isdigit() and len(w) <= 2 and i + 1 < len(toks) and is_month(toks[i + 1].text):
             out.append(Phrase(i, i + 1 + (i + 2 < len(toks) and len(toks[i + 2].text) == 4), "date"))
         elif w.lower() in _DAYS:
             out.append(Phrase(i, i, "date"))
