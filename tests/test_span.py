@@ -13,7 +13,7 @@ from eval import train_span
 from rag.rank.trees import Trees
 from rag.span.features import FEATURES, sentence_phrases
 from rag.span.model import SpanModel, SpanModelError, load_span_model, short_answer
-from rag.span.phrases import phrases, tokens
+from rag.span.phrases import abbreviates, phrases, tokens
 
 SEED_SENTENCE = ("The agreement, which was finalized after meetings between Turkish Defense Minister Yasar Guler, "
                  "Syria’s Defense Minister Murhaf Abu Qasra and intelligence chiefs, aims to enhance coordination.")
@@ -36,6 +36,22 @@ def test_a_sentence_final_stop_is_not_part_of_a_phrase_but_an_abbreviation_keeps
     assert "Denver" in found and "Denver." not in found
     assert "Gen. Smith" in found
     assert "Covid-19 vaccine" not in {t for t in _texts("The Covid-19 vaccine works.") if t[:1].isdigit()}
+
+
+@pytest.mark.parametrize(("text", "question", "restates"), [
+    ("HTS", "Who leads Hayat Tahrir al-Sham?", True),  # "al-" may be skipped
+    ("MoU", "Where was the Turkey-Syria memorandum of understanding signed?", True),
+    ("U.N.", "What did the United Nations say?", True),
+    ("MSC", "Where was the Manned Spacecraft Center located?", True),
+    ("NFL", "What is the National Football League's abbreviation?", False),  # asked for: the answer
+    ("NATO", "What does NATO stand for?", False),
+    ("US", "Which country is under sanctions?", False),  # two letters only from a name's capitals
+    ("SDF", "Who is Turkey fighting?", False),
+    ("Syria", "Where is the Syrian Democratic Forces' base?", False),  # a word, not initials
+])
+def test_a_span_that_only_abbreviates_the_questions_words_restates_it(text: str, question: str,
+                                                                      restates: bool) -> None:
+    assert abbreviates(text, question) is restates
 
 
 def test_phrases_that_only_repeat_the_question_are_not_candidates() -> None:

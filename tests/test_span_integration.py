@@ -61,6 +61,19 @@ def test_a_calendar_date_never_says_how_long() -> None:
                          limit=1)[0].text == "since 1979"  # a bare year may say it
 
 
+def test_the_initials_of_the_questions_own_words_are_not_an_answer() -> None:
+    from rag.span.model import short_answers
+
+    hts = ("Known as Operation Deterrence of Aggression, the offensive was spearheaded by Hayat Tahrir al-Sham (HTS) "
+           "and supported by Turkish-backed factions.")
+    assert "HTS" not in [a.text for a in short_answers("Who leads Hayat Tahrir al-Sham?", hts, threshold=False)]
+    assert short_answers("What is the abbreviation of Hayat Tahrir al-Sham?", hts, limit=1)[0].text == "HTS"
+    mou = ("On Aug. 13, Turkey and Syria signed a memorandum of understanding (MoU) outlining the framework for "
+           "their military cooperation.")
+    # neither the question's words abbreviated nor a day of the calendar ("Aug. 13", "On Aug. 13") says where
+    assert short_answers("Where was the Turkey-Syria memorandum of understanding signed?", mou, limit=3) == []
+
+
 def test_the_previous_answerer_stays_selectable(seed_engine: Engine, project_root: Path, tmp_path: Path) -> None:
     question = "Who is Syria's defense minister?"
     before = seed_engine.ask(question, answerer="sentences")

@@ -22,7 +22,7 @@ from rag.errors import RagError
 from rag.rank.query import question_type
 from rag.rank.trees import Trees
 from rag.span.features import FEATURES, TITLES, another_countrys_office, sentence_phrases
-from rag.span.phrases import is_month, phrases, tokens
+from rag.span.phrases import abbreviates, is_month, phrases, tokens
 from rag.span.reader import Reader, load_reader
 from rag.text.terms import terms
 
@@ -30,6 +30,7 @@ MODEL_FILE = Path(__file__).with_name("span_model.json")
 META_FILE = Path(__file__).with_name("span_model.meta.json")
 # "Why" and "how" (not "how many") questions ask for an explanation, not a phrase.
 _EXPLAIN = re.compile(r"\bwhy\b|\bhow\b(?!\s+(?:many|much|long|old|far|big|large|often))", re.I)
+_WHERE = re.compile(r"\bwhere\b", re.I)
 
 
 class SpanModelError(RagError):
@@ -155,18 +156,24 @@ def _by_reader(reader: Reader, question: str, sentence: str, *, threshold: bool,
                limit: int | None) -> list[ShortAnswer]:
     """`short_answers` by the reader: its best spans that say something the question does not."""
     asked = set(terms(question))
-    counting = question_type(question) == "number"  # how long, how many, how much, how old, how far
+    # how long, how many, how much, how old, how far; or where: a day of the calendar answers none of them
+    counting_or_place = question_type(question) == "number" or bool(_WHERE.search(question))
     out = []
     for span in reader.spans(question, sentence, limit=max(limit or 5, 5)):
         if threshold and span.score < reader.threshold:
             break
         said = set(terms(span.text))
-        if not said or said <= asked or another_countrys_office(question, sentence, span.start, span.end):
+        # a span must say something the question does not: not its words, nor their initials ("HTS" for "Who
+        # leads Hayat Tahrir al-Sham?")
+        if (not said or said <= asked or abbreviates(span.text, question)
+                or another_countrys_office(question, sentence, span.start, span.end)):
             continue
         start, end, kind = span.start, span.end, phrase_kind(span.text)
-        if kind == "date" and counting and any(is_month(t.text) for t in tokens(span.text)):
-            # a day or month of the calendar ("Aug. 13", "November 2013") never says how long, how many or how
-            # much; a bare year may ("since 1979", and "2000" guests reads as a year)
+        if counting_or_place and kind in ("date", "words") and any(
+                t.text[:1].isupper() and is_month(t.text) for t in tokens(span.text)):
+            # a day or month of the calendar ("Aug. 13", "November 2013") never says how long, how many, how
+            # much or where, with or without its "on"; a bare year may say how long ("since 1979", and "2000"
+            # guests reads as a year)
             continue
         if kind == "name":
             a, b = without_titles(span.text)

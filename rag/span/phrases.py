@@ -190,3 +190,39 @@ def phrases(toks: list[Token]) -> list[Phrase]:
         if p.last - p.first < MAX_WORDS:
             found.setdefault((p.first, p.last), p)
     return list(found.values())
+
+
+# A question that asks for an abbreviation is answered by one, even of its own words.
+_ASKS_ABBREVIATION = re.compile(r"\babbreviat|\bacronym|\binitials\b|\bstands? for\b|\bshort for\b", re.I)
+_ABBREVIATION = re.compile(r"[A-Za-z](?:[A-Za-z]|\.(?=[A-Za-z]))*\.?")  # "NATO", "MoU", "U.N."
+# Words an abbreviation may take a letter from or skip: "Memorandum of Understanding" is "MoU" or "MU".
+_SKIPPABLE = frozenset("of the and for de da du la al el on in to".split())
+
+
+def abbreviates(text: str, question: str) -> bool:
+    """Whether `text` is only the initials of consecutive words of `question` ("HTS" for "Who leads Hayat
+    Tahrir al-Sham?", "MoU" for "memorandum of understanding"), so it tells the asker nothing new, unless the
+    question asks for an abbreviation. Two letters count only from capitalised words ("US" is not "under
+    sanctions")."""
+    text = text.strip()
+    letters = text.replace(".", "")
+    if (not _ABBREVIATION.fullmatch(text) or not 2 <= len(letters) <= 8 or sum(c.isupper() for c in letters) < 2
+            or _ASKS_ABBREVIATION.search(question)):
+        return False
+    words = [w for w in re.split(r"[^\w’']+|[-–]", question) if w]
+    return any(_initials(letters.upper(), words[i:]) for i in range(len(words)) if words[i][:1].upper() == letters[0]
+               and words[i].lower() not in _SKIPPABLE)
+
+
+def _initials(letters: str, words: list[str], *, took: int = 0, lower: bool = False) -> bool:
+    """Whether `letters` are the initials of the first words of `words`, skippable words optional (`took`:
+    letters matched so far; `lower`: a lowercase word gave one)."""
+    if not letters:
+        return took > 2 or not lower
+    if not words:
+        return False
+    w = words[0]
+    if w[:1].upper() == letters[0] and _initials(letters[1:], words[1:], took=took + 1,
+                                                 lower=lower or not w[:1].isupper()):
+        return True
+    return w.lower() in _SKIPPABLE and _initials(letters, words[1:], took=took, lower=lower)
