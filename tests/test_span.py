@@ -12,7 +12,7 @@ import pytest
 from eval import train_span
 from rag.rank.trees import Trees
 from rag.span.features import FEATURES, sentence_phrases
-from rag.span.model import SpanModel, SpanModelError, load_span_model, short_answer
+from rag.span.model import SpanModel, SpanModelError, counts_another_thing, load_span_model, short_answer
 from rag.span.phrases import abbreviates, phrases, tokens
 
 SEED_SENTENCE = ("The agreement, which was finalized after meetings between Turkish Defense Minister Yasar Guler, "
@@ -52,6 +52,20 @@ def test_a_sentence_final_stop_is_not_part_of_a_phrase_but_an_abbreviation_keeps
 def test_a_span_that_only_abbreviates_the_questions_words_restates_it(text: str, question: str,
                                                                       restates: bool) -> None:
     assert abbreviates(text, question) is restates
+
+
+@pytest.mark.parametrize(("question", "sentence", "number", "another"), [
+    ("How many homes will the solar farm power?", "Regulators approved a 300-megawatt solar farm.", "300", True),
+    ("How many major titles has he won?", "He finished the tournament 12-under to win.", "12", True),
+    ("How many yards was the field goal?", "McManus kicked a 33-yard field goal.", "33", False),
+    ("How many years had Davis played?", "Davis, an 11-year veteran, broke his arm.", "11", False),
+    ("A man was convicted this week. How old is he?", "A 101-year-old man was convicted.", "101", False),
+    ("What age was she?", "Lucile Randon, a 118-year old French nun, died.", "118", False),
+    ("How many people died?", "The quake killed 300 people.", "300", False),  # no compound
+])
+def test_a_number_in_a_compound_counts_the_compounds_noun(question: str, sentence: str, number: str,
+                                                            another: bool) -> None:
+    assert counts_another_thing(question, sentence, sentence.index(number) + len(number)) is another
 
 
 def test_phrases_that_only_repeat_the_question_are_not_candidates() -> None:

@@ -31,6 +31,9 @@ META_FILE = Path(__file__).with_name("span_model.meta.json")
 # "Why" and "how" (not "how many") questions ask for an explanation, not a phrase.
 _EXPLAIN = re.compile(r"\bwhy\b|\bhow\b(?!\s+(?:many|much|long|old|far|big|large|often))", re.I)
 _WHERE = re.compile(r"\bwhere\b", re.I)
+# A number's compound: "-megawatt", "-year-old", "-year old" (group 2: an age).
+_COMPOUND = re.compile(r"-([A-Za-z]+)((?:-|\s)old\b)?")
+_AGE = re.compile(r"\bhow old\b|\bage[ds]?\b", re.I)
 
 
 class SpanModelError(RagError):
@@ -152,12 +155,23 @@ def phrase_kind(text: str) -> str:
     return whole[0] if whole else "words"
 
 
+def counts_another_thing(question: str, sentence: str, end: int) -> bool:
+    """Whether the number ending at `end` of `sentence` is the first part of a compound counting something the
+    question does not ask about: "a 300-megawatt solar farm" does not say how many homes it will power; "a
+    33-yard field goal" says how many yards, "a 101-year-old man" how old he is."""
+    if not sentence[end - 1:end].isdigit() or not (m := _COMPOUND.match(sentence, end)):
+        return False
+    if set(terms(m.group(1))) & set(terms(question)):
+        return False
+    return not (m.group(2) and _AGE.search(question))
+
+
 def _by_reader(reader: Reader, question: str, sentence: str, *, threshold: bool,
                limit: int | None) -> list[ShortAnswer]:
     """`short_answers` by the reader: its best spans that say something the question does not."""
     asked = set(terms(question))
-    # how long, how many, how much, how old, how far; or where: a day of the calendar answers none of them
-    counting_or_place = question_type(question) == "number" or bool(_WHERE.search(question))
+    counting = question_type(question) == "number"  # how long, how many, how much, how old, how far
+    counting_or_place = counting or bool(_WHERE.search(question))  # a day of the calendar answers none of them
     out = []
     for span in reader.spans(question, sentence, limit=max(limit or 5, 5)):
         if threshold and span.score < reader.threshold:
@@ -174,6 +188,8 @@ def _by_reader(reader: Reader, question: str, sentence: str, *, threshold: bool,
             # a day or month of the calendar ("Aug. 13", "November 2013") never says how long, how many, how
             # much or where, with or without its "on"; a bare year may say how long ("since 1979", and "2000"
             # guests reads as a year)
+            continue
+        if counting and counts_another_thing(question, sentence, span.end):
             continue
         if kind == "name":
             a, b = without_titles(span.text)
