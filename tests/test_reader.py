@@ -170,3 +170,19 @@ def test_a_batch_of_sentences_reads_as_each_alone(trained: Path) -> None:
         np.testing.assert_allclose(b_start, start, atol=1e-4)
         np.testing.assert_allclose(b_end, end, atol=1e-4)
         assert b_offsets == offsets
+
+
+def test_an_archive_question_trains_on_the_sentence_that_writes_its_answer_beside_its_words() -> None:
+    from eval.gold import Evidence, GoldQuestion
+    from eval.train_reader import answer_sentence
+
+    text = ("Box office totals reached $11.6 billion. The studio said the film is the 6th in the series. "
+            "The sixth film in the Jurassic franchise opened this week, its 6 predecessors having grossed more.")
+    docs = {"a": Document("a", "t", text)}
+    q = GoldQuestion("q", "Which film in the Jurassic franchise opened this week?", ("6",),
+                     (Evidence("a", 0, len(text), whole_doc=True),), 1)
+    ev, start, end = answer_sentence(q, docs, {}) or (None, 0, 0)
+    # "6" inside "$11.6" does not count; of the two sentences that write it, the one sharing the question's words
+    assert text[start:end].startswith("The sixth film") and ev is not None and text[ev.start:ev.end] == "6"
+    assert start <= ev.start < ev.end <= end and not ev.whole_doc
+    assert answer_sentence(GoldQuestion("q", "Who directed it?", ("6",), q.evidence, 1), docs, {}) is None
