@@ -30,20 +30,19 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.embed.model import Embedder, embed_queries
-from rag.extractive import answerability, load_params
-from rag.extractive import candidates as sentence_candidates
+from rag.embed.model import Embedder
+from rag.extractive import READ_NONE, answerability, load_params, log_odds
 from rag.index.index import Index
-from rag.retrieve import limits, retrieve, windows, without_counting_back
 from rag.span.model import offer_threshold, prefetch, short_answer
 
+from . import answer_data
 from .gold import GoldQuestion, normalize_answer
 from .logistic import fit_logistic
 from .lora import FOLDS, HELD_OUT
 from .metrics import squad_f1
-from .ranker_data import DATED, assign_folds, group_of, question_date
+from .ranker_data import DATED, assign_folds, group_of
 
-NO_SPAN = -20.0  # a sentence whose reader finds no span, on the span-score scale (rag.extractive.READ_NONE)
+NO_SPAN = READ_NONE  # the span score of a sentence whose reader finds no span, as the engine's reordering takes it
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,27 +70,22 @@ def collect(index: Index, questions: Sequence[GoldQuestion], embedder: Embedder,
             k: int = 10) -> list[Question]:
     """Each question's first `depth` candidate sentences as the engine finds and orders them (module doc)."""
     params = load_params()
-    vecs = embed_queries(embedder, [q.question for q in questions])
+    rows = answer_data.collect(benchmark, index, list(questions), embedder, k=k, as_of=benchmark in DATED,
+                               params=params)
     out = []
-    for q, v in zip(questions, vecs, strict=True):
-        day = question_date(q) if benchmark in DATED and q.extra.get("date") else None
-        searched, prefer = windows(q.question, as_of=day) if day else (None, None)
-        allowed, where = limits(index, searched)
-        passages = retrieve(index, q.question, v, k=k, allowed=allowed, where=where, reference=day, prefer=prefer)
-        asked = without_counting_back(q.question, prefer)
-        cands = sentence_candidates(index, asked, v, passages, params=params)
+    for row in rows:
+        q, cands = row.question, row.cands
         texts = [index.documents[c.doc_id].text[c.start:c.end] for c in cands[:depth]]
-        prefetch(asked, texts)
+        prefetch(row.asked, texts)
         answers = [normalize_answer(a) for a in q.answers if a]
         sentences = []
         for c, text in zip(cands, texts, strict=False):
-            best = short_answer(asked, text, threshold=False)
-            p = min(max(c.probability, 1e-9), 1 - 1e-9)
-            sentences.append(Sentence(float(np.log(p / (1 - p))), any(a in normalize_answer(text) for a in answers),
+            best = short_answer(row.asked, text, threshold=False)
+            sentences.append(Sentence(log_odds(c), any(a in normalize_answer(text) for a in answers),
                                       best.text if best else "", best.score if best else NO_SPAN,
                                       best is not None and best.score >= offer_threshold()))
         out.append(Question(q.id, group_of(benchmark, q), tuple(q.answers),
-                            answerability(cands, asked, index=index, params=params), tuple(sentences)))
+                            answerability(cands, row.asked, index=index, params=params), tuple(sentences)))
     return out
 
 
@@ -161,8 +155,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     from rag.byline import asks_about_article
     from rag.embed.model import SentenceTransformerEmbedder
 
-    from .answer_data import load_sets
-
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--benchmarks", nargs="+", default=["squad-dev", "news-rtqa"],
                     help="benchmarks of ../shared/benchmarks, or seed (all its answerable questions but those the "
@@ -172,7 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=None, help="also write the figures and rows here (JSON)")
     args = ap.parse_args(argv)
     embedder = SentenceTransformerEmbedder()
-    index_of, gold = load_sets(embedder, tuple(b for b in args.benchmarks if b != "seed"))
+    index_of, gold = answer_data.load_sets(embedder, tuple(b for b in args.benchmarks if b != "seed"))
     threshold = load_params().threshold
     report: dict[str, object] = {"depth": args.depth, "threshold": threshold}
     for name in args.benchmarks:

@@ -20,7 +20,7 @@ import numpy as np
 
 from rag.byline import asks_about_article
 from rag.embed.model import Embedder, embed_queries
-from rag.extractive import DEFAULT_PARAMS, Candidate, candidates
+from rag.extractive import DEFAULT_PARAMS, AnswerParams, Candidate, candidates
 from rag.index.index import ChunkSettings, Index
 from rag.ingest.corpus import load_corpus
 from rag.retrieve import limits, retrieve, windows, without_counting_back
@@ -58,19 +58,21 @@ def _group(name: str, q: GoldQuestion) -> str:
 
 
 def collect(name: str, index: Index, questions: list[GoldQuestion], embedder: Embedder, *, k: int,
-            unanswerable: bool = False, as_of: bool = False, source: str | None = None) -> list[Row]:
+            unanswerable: bool = False, as_of: bool = False, source: str | None = None,
+            params: AnswerParams = DEFAULT_PARAMS) -> list[Row]:
     """The candidates of each question, searched as `Engine.ask` searches it: with `as_of`, as of the question's
-    date; `unanswerable`: questions of benchmark `source` asked of this corpus, labelled as having no answer."""
+    date (when it has one); `unanswerable`: questions of benchmark `source` asked of this corpus, labelled as
+    having no answer. `params` score the candidates (the fit's features do not depend on them; their order does)."""
     vecs = embed_queries(embedder, [q.question for q in questions])
     variant = f"{name} off-corpus" if unanswerable else f"{name} as-of" if as_of else name
     rows = []
     for q, v in zip(questions, vecs, strict=True):
-        day = question_date(q) if as_of else None
+        day = question_date(q) if as_of and q.extra.get("date") else None
         searched, prefer = windows(q.question, as_of=day) if day else (None, None)
         allowed, where = limits(index, searched)
         passages = retrieve(index, q.question, v, k=k, allowed=allowed, where=where, reference=day, prefer=prefer)
         asked = without_counting_back(q.question, prefer)
-        cands = candidates(index, asked, v, passages, params=DEFAULT_PARAMS)
+        cands = candidates(index, asked, v, passages, params=params)
         docs = index.documents
         labels = np.array([False if unanswerable else _label(c, q, docs[c.doc_id].text[c.start:c.end])
                            for c in cands], dtype=bool)

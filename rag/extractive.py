@@ -161,7 +161,7 @@ def reread(cands: list[Candidate], question: str, *, index: Index) -> list[Candi
     """`cands` with the first READ_DEPTH reordered by the sentence model's log-odds plus READ_WEIGHT times the
     reader's score of each one's best span: of two sentences nearly as likely, the one that holds an answer to
     `question` goes first."""
-    head = [c for c in cands[:READ_DEPTH] if _log_odds(c) >= _log_odds(cands[0]) - READ_GAP]
+    head = [c for c in cands[:READ_DEPTH] if log_odds(c) >= log_odds(cands[0]) - READ_GAP]
     if len(head) < 2:
         return cands
     texts = [index.documents[c.doc_id].text[c.start:c.end] for c in head]
@@ -169,12 +169,13 @@ def reread(cands: list[Candidate], question: str, *, index: Index) -> list[Candi
     keyed = []
     for c, text in zip(head, texts, strict=True):
         span = short_answer(question, text, threshold=False)
-        keyed.append(_log_odds(c) + READ_WEIGHT * (span.score if span is not None else READ_NONE))
+        keyed.append(log_odds(c) + READ_WEIGHT * (span.score if span is not None else READ_NONE))
     order = sorted(range(len(head)), key=lambda i: -keyed[i])
     return [head[i] for i in order] + cands[len(head):]
 
 
-def _log_odds(c: Candidate) -> float:
+def log_odds(c: Candidate) -> float:
+    """The sentence model's log-odds of `c` (its probability, kept off 0 and 1)."""
     p = min(max(c.probability, 1e-9), 1 - 1e-9)
     return float(np.log(p / (1 - p)))
 

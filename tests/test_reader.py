@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from eval.train_reader import SETTINGS, Example, save, train
-from rag.extractive import READ_GAP, Candidate, SentenceFeatures, _log_odds, reread
+from rag.extractive import READ_GAP, Candidate, SentenceFeatures, log_odds, reread
 from rag.records import Document, Passage, ScoredPassage
 from rag.span.model import phrase_kind, short_answer, short_answers
 from rag.span.reader import Reader, ReaderError, base_folder, load_reader
@@ -153,7 +153,7 @@ def test_the_reader_puts_the_sentence_that_answers_first_of_two_nearly_as_likely
     near = [_candidate(talk, 0.62), _candidate(toll, 0.55)]
     assert [c.doc_id for c in reread(near, question, index=index)] == ["b", "a"]  # type: ignore[arg-type]
     far = [_candidate(talk, 0.97), _candidate(toll, 0.30)]  # log-odds 2.6 apart: beyond READ_GAP, not read
-    assert _log_odds(far[0]) - _log_odds(far[1]) > READ_GAP
+    assert log_odds(far[0]) - log_odds(far[1]) > READ_GAP
     assert [c.doc_id for c in reread(far, question, index=index)] == ["a", "b"]  # type: ignore[arg-type]
     why = "Why did the earthquake strike Port Alden?"  # no short answer to read: the model's order stands
     assert [c.doc_id for c in reread(near, why, index=index)] == ["a", "b"]  # type: ignore[arg-type]
